@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each does its own set-up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_PY := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+
+.PHONY: demo test lint typecheck unit compile bench serve clean
+
+$(STAMP_PY): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(STAMP_NODE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(STAMP_PY)
+	$(BIN)/loantrace demo
+
+test: $(STAMP_PY) $(STAMP_NODE) lint typecheck unit
+
+lint: $(STAMP_PY)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP_PY)
+	$(BIN)/mypy
+
+unit: $(STAMP_PY) $(STAMP_NODE)
+	$(BIN)/pytest
+
+compile: $(STAMP_PY) $(STAMP_NODE)
+	$(BIN)/loantrace compile
+
+bench: $(STAMP_PY) $(STAMP_NODE)
+	$(BIN)/loantrace gas-report
+
+serve: $(STAMP_PY)
+	$(BIN)/loantrace serve
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

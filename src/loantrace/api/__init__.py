@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI). The only place that knows HTTP status codes."""

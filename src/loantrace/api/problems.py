@@ -1,0 +1,90 @@
+"""Map every error to an RFC 9457 `application/problem+json` response."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loantrace.domain import errors as err
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+# Most specific first: the first matching class wins.
+_STATUS: tuple[tuple[type[err.LoantraceError], int, str], ...] = (
+    (err.PayloadTooLarge, 413, "payload-too-large"),
+    (err.InvalidInput, 422, "invalid-input"),
+    (err.SignatureMismatch, 422, "signature-mismatch"),
+    (err.SignatureError, 422, "invalid-signature"),
+    (err.NotFound, 404, "not-found"),
+    (err.AlreadyNotarised, 409, "already-notarised"),
+    (err.NotActive, 409, "not-active"),
+    (err.Conflict, 409, "conflict"),
+    (err.Unauthorized, 403, "forbidden"),
+    (err.Unavailable, 503, "unavailable"),
+    (err.ChainMismatch, 500, "chain-mismatch"),
+    (err.ConfigurationError, 500, "configuration"),
+)
+
+
+def problem(
+    status: int, slug: str, detail: str, instance: str | None = None, **extra: Any
+) -> JSONResponse:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {
+        "type": f"urn:loantrace:problem:{slug}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def status_of(exc: err.LoantraceError) -> tuple[int, str]:
+    """Return the HTTP status and problem slug of a domain error."""
+    for cls, status, slug in _STATUS:
+        if isinstance(exc, cls):
+            return status, slug
+    return 500, "internal"
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers on `app`."""
+
+    @app.exception_handler(err.LoantraceError)
+    async def _domain(request: Request, exc: err.LoantraceError) -> JSONResponse:
+        status, slug = status_of(exc)
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        extra = {"contract_error": getattr(exc, "contract_error", None)}
+        extra = {k: v for k, v in extra.items() if v}
+        return problem(status, slug, str(exc), request.url.path, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid"
+        return problem(422, "invalid-input", detail, request.url.path, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
+        return problem(exc.status_code, slug, str(exc.detail), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem(500, "internal", "internal error; see the server log", request.url.path)

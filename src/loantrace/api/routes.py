@@ -1,0 +1,212 @@
+"""Routes: parse, call a service, return a response model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from loantrace.api.deps import RuntimeDep
+from loantrace.api.schemas import (
+    AgreementIn,
+    BatchIn,
+    BatchOut,
+    ReceiptOut,
+    RevokeIn,
+    TermsIn,
+    TypedDataOut,
+    VerificationOut,
+)
+from loantrace.domain.agreement import Agreement, typed_data
+from loantrace.domain.digest import document_digest
+from loantrace.domain.errors import InvalidInput, NotFound, PayloadTooLarge
+from loantrace.domain.hexcodec import ZERO32, parse_address, parse_bytes32, parse_signature, to_hex
+from loantrace.domain.terms import LoanTerms
+from loantrace.services.notary import Submission
+from loantrace.services.receipts import MerkleEvidence, Receipt, receipt_of
+from loantrace.services.runtime import Runtime
+from loantrace.store import agreements as repo
+
+router = APIRouter()
+
+_CHUNK = 1024 * 1024
+
+
+def _read_document(upload: UploadFile, limit: int) -> bytes:
+    """Read an upload, refusing it once it passes `limit` bytes."""
+    chunks, size = [], 0
+    while chunk := upload.file.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the document exceeds the upload limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _digest_of(runtime: Runtime, document: UploadFile | None, digest: str | None) -> bytes:
+    if (document is None) == (digest is None):
+        raise InvalidInput("send exactly one of `document` (file upload) or `digest` (hex)")
+    if document is not None:
+        return document_digest(_read_document(document, runtime.settings.max_upload_bytes))
+    return parse_bytes32(digest or "", field="digest")
+
+
+def _terms(raw: str) -> LoanTerms:
+    try:
+        return TermsIn.model_validate_json(raw).to_domain()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'terms'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInput(f"terms: {problems}") from None
+
+
+def submission_of(item: AgreementIn, field: str) -> Submission:
+    """Parse one JSON agreement into a submission; errors name `field`."""
+    return Submission(
+        digest=parse_bytes32(item.digest, field=f"{field}.digest"),
+        borrower=parse_address(item.borrower, field=f"{field}.borrower"),
+        borrower_commitment=parse_bytes32(
+            item.borrower_commitment, field=f"{field}.borrower_commitment"
+        ),
+        borrower_signature=parse_signature(
+            item.borrower_signature, field=f"{field}.borrower_signature"
+        ),
+        terms=item.terms.to_domain(),
+        lender_signature=(
+            parse_signature(item.lender_signature, field=f"{field}.lender_signature")
+            if item.lender_signature
+            else None
+        ),
+    )
+
+
+def receipt_out(receipt: Receipt) -> ReceiptOut:
+    """Return the response model of a receipt."""
+    return ReceiptOut.model_validate(asdict(receipt))
+
+
+@router.post("/v1/agreements", status_code=201, tags=["agreements"])
+def notarise(
+    runtime: RuntimeDep,
+    borrower: Annotated[str, Form(description="borrower's signing address")],
+    borrower_commitment: Annotated[str, Form(description="salted commitment, bytes32 hex")],
+    borrower_signature: Annotated[str, Form(description="EIP-712 signature, 65 bytes hex")],
+    terms: Annotated[str, Form(description="key terms as a JSON object (see TermsIn)")],
+    document: Annotated[UploadFile | None, File(description="the signed document")] = None,
+    digest: Annotated[str | None, Form(description="SHA-256 of the document, hex")] = None,
+    lender_signature: Annotated[str | None, Form(description="omit: the service signs")] = None,
+    supersedes: Annotated[str | None, Form(description="digest this amendment replaces")] = None,
+) -> ReceiptOut:
+    """Notarise one signed agreement (a document upload or its digest) on chain."""
+    submission = Submission(
+        digest=_digest_of(runtime, document, digest),
+        borrower=parse_address(borrower, field="borrower"),
+        borrower_commitment=parse_bytes32(borrower_commitment, field="borrower_commitment"),
+        borrower_signature=parse_signature(borrower_signature, field="borrower_signature"),
+        terms=_terms(terms),
+        lender_signature=(
+            parse_signature(lender_signature, field="lender_signature")
+            if lender_signature
+            else None
+        ),
+        supersedes=parse_bytes32(supersedes, field="supersedes") if supersedes else None,
+    )
+    return receipt_out(runtime.notary.notarise(submission))
+
+
+@router.post("/v1/agreements/batch", status_code=201, tags=["agreements"])
+def notarise_batch(runtime: RuntimeDep, body: BatchIn) -> BatchOut:
+    """Anchor many agreements under one Merkle root; each receipt carries its proof."""
+    submissions = [submission_of(item, f"agreements[{i}]") for i, item in enumerate(body.agreements)]
+    receipts = runtime.notary.notarise_batch(submissions)
+    root = receipts[0].merkle["root"] if receipts[0].merkle else ""
+    return BatchOut(root=root, count=len(receipts), receipts=[receipt_out(r) for r in receipts])
+
+
+@router.get("/v1/agreements/typed-data", tags=["agreements"])
+def agreement_typed_data(
+    runtime: RuntimeDep,
+    digest: Annotated[str, Query(description="SHA-256 of the document, hex")],
+    borrower: Annotated[str, Query(description="borrower's signing address")],
+    borrower_commitment: Annotated[str, Query(description="salted commitment, bytes32 hex")],
+    terms: Annotated[str | None, Query(description="key terms as a JSON object")] = None,
+    terms_digest: Annotated[str | None, Query(description="or their digest, hex")] = None,
+    lender: Annotated[str | None, Query(description="defaults to this service's lender")] = None,
+    supersedes: Annotated[str | None, Query(description="digest an amendment replaces")] = None,
+) -> TypedDataOut:
+    """Return the EIP-712 typed data both parties sign for these agreement fields."""
+    if (terms is None) == (terms_digest is None):
+        raise InvalidInput("send exactly one of `terms` (JSON) or `terms_digest` (hex)")
+    agreement = Agreement(
+        digest=parse_bytes32(digest, field="digest"),
+        lender=parse_address(lender, field="lender") if lender else runtime.notary.lender,
+        borrower=parse_address(borrower, field="borrower"),
+        borrower_commitment=parse_bytes32(borrower_commitment, field="borrower_commitment"),
+        terms_digest=(
+            _terms(terms).digest()
+            if terms is not None
+            else parse_bytes32(terms_digest or "", field="terms_digest")
+        ),
+        supersedes=parse_bytes32(supersedes, field="supersedes") if supersedes else ZERO32,
+    )
+    return TypedDataOut.model_validate(typed_data(agreement, runtime.registry.domain))
+
+
+@router.get("/v1/agreements/{digest}", tags=["agreements"])
+def get_agreement(runtime: RuntimeDep, digest: str) -> ReceiptOut:
+    """Return the status and receipt of a notarised agreement."""
+    key = to_hex(parse_bytes32(digest, field="digest"))
+    with Session(runtime.engine) as session:
+        row = repo.get_agreement(session=session, digest=key)
+    if row is None:
+        raise NotFound(f"no agreement {key} is notarised here")
+    return receipt_out(receipt_of(row, runtime.registry))
+
+
+@router.post("/v1/agreements/{digest}/revoke", tags=["agreements"])
+def revoke(runtime: RuntimeDep, digest: str, body: RevokeIn) -> ReceiptOut:
+    """Revoke a notarised agreement (its lender only) with a reason code."""
+    receipt = runtime.notary.revoke(parse_bytes32(digest, field="digest"), body.reason)
+    return receipt_out(receipt)
+
+
+@router.post("/v1/verify", tags=["verify"])
+def verify(
+    runtime: RuntimeDep,
+    document: Annotated[UploadFile | None, File(description="the document to check")] = None,
+    digest: Annotated[str | None, Form(description="or its SHA-256, hex")] = None,
+    merkle: Annotated[
+        str | None, Form(description="a receipt's `merkle` object (JSON), for batched ones")
+    ] = None,
+) -> VerificationOut:
+    """Verify a document against the chain: anchor, signers, proof, status, confirmations."""
+    value = _digest_of(runtime, document, digest)
+    evidence = MerkleEvidence.from_json(_json_object(merkle, "merkle")) if merkle else None
+    return VerificationOut.model_validate(asdict(runtime.verifier.verify(value, evidence)))
+
+
+def _json_object(raw: str, field: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{field} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be a JSON object")
+    return value
+
+
+@router.get("/healthz", tags=["ops"])
+def healthz() -> dict[str, str]:
+    """Report that the process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["ops"])
+def readyz(runtime: RuntimeDep) -> dict[str, Any]:
+    """Report whether the chain and the database are reachable."""
+    return {"status": "ready", "checks": runtime.readiness()}

@@ -1,0 +1,1 @@
+"""Chain adapters: node connection, signer, contract clients, compiled artifacts."""

@@ -1,0 +1,79 @@
+"""Map contract custom errors (revert data) onto the domain exception tree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_abi import decode
+from eth_utils import function_signature_to_4byte_selector
+
+from loantrace.domain import errors as err
+from loantrace.domain.hexcodec import to_hex
+
+# Custom error name -> (domain exception, human explanation).
+_ERRORS: dict[str, tuple[type[err.LoantraceError], str]] = {
+    "AgreementRegistryZeroDigest": (err.InvalidInput, "the digest must not be zero"),
+    "AgreementRegistryAlreadyNotarised": (err.AlreadyNotarised, "the digest is already notarised"),
+    "AgreementRegistryBatchAlreadyAnchored": (err.AlreadyNotarised, "the root is already anchored"),
+    "AgreementRegistryEmptyBatch": (err.InvalidInput, "a batch must hold at least one agreement"),
+    "AgreementRegistryLenderMismatch": (
+        err.Unauthorized,
+        "the agreement's lender is not the account submitting it",
+    ),
+    "AgreementRegistryInvalidSignature": (
+        err.SignatureMismatch,
+        "a signature does not match the named signer for this chain and contract",
+    ),
+    "AgreementRegistryUnknownAgreement": (err.NotFound, "no such agreement on chain"),
+    "AgreementRegistryInvalidProof": (err.InvalidInput, "the Merkle proof does not match"),
+    "AgreementRegistryNotLender": (
+        err.Unauthorized,
+        "only the lender that notarised the agreement may change it",
+    ),
+    "AgreementRegistryNotActive": (err.NotActive, "the agreement is superseded or revoked"),
+    "AgreementRegistrySupersedesMismatch": (
+        err.InvalidInput,
+        "the amendment does not name the agreement it supersedes",
+    ),
+    "AgreementRegistryInvalidReason": (err.InvalidInput, "a revocation needs a reason code > 0"),
+    "AccessControlUnauthorizedAccount": (err.Unauthorized, "the account lacks the required role"),
+}
+
+
+class RevertDecoder:
+    """Decode revert data of a contract ABI into domain errors."""
+
+    def __init__(self, abi: list[dict[str, Any]]) -> None:
+        self._by_selector: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for item in abi:
+            if item.get("type") != "error":
+                continue
+            types = [i["type"] for i in item["inputs"]]
+            names = [i["name"] for i in item["inputs"]]
+            selector = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
+            self._by_selector[selector] = (item["name"], types, names)
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]] | None:
+        """Return (error name, named arguments) for revert `data`, or None if unknown."""
+        entry = self._by_selector.get(data[:4])
+        if entry is None:
+            return None
+        name, types, names = entry
+        values = decode(types, data[4:])
+        return name, {n: _plain(v) for n, v in zip(names, values, strict=True)}
+
+    def to_domain(self, data: bytes) -> err.LoantraceError:
+        """Turn revert `data` into the matching domain exception with a clear message."""
+        decoded = self.decode(data)
+        if decoded is None:
+            return err.ChainError(f"transaction reverted with unknown data {to_hex(data[:36])}")
+        name, args = decoded
+        cls, text = _ERRORS.get(name, (err.ChainError, "the contract rejected the transaction"))
+        detail = ", ".join(f"{k}={v}" for k, v in args.items())
+        exc = cls(f"{text} ({name}: {detail})" if detail else f"{text} ({name})")
+        exc.contract_error = name  # type: ignore[attr-defined]
+        return exc
+
+
+def _plain(value: Any) -> Any:
+    return to_hex(value) if isinstance(value, bytes) else value

@@ -1,0 +1,223 @@
+"""Client of the AgreementRegistry contract: deploy, write, and read evidence back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from web3 import Web3
+from web3.contract import Contract
+
+from loantrace.chain.artifacts import load_artifact
+from loantrace.chain.errors import RevertDecoder
+from loantrace.chain.transactor import Transactor, TxResult
+from loantrace.domain.agreement import Agreement, Domain, SignedAgreement
+from loantrace.domain.errors import ChainError, ConfigurationError
+from loantrace.domain.hexcodec import to_hex
+
+ARTIFACT = "AgreementRegistry"
+NOTARY_ROLE = Web3.keccak(text="NOTARY_ROLE")
+
+
+class OnChainStatus(IntEnum):
+    """Mirror of `IAgreementRegistry.Status`."""
+
+    NONE = 0
+    NOTARISED = 1
+    SUPERSEDED = 2
+    REVOKED = 3
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A single record or a batch as stored on chain."""
+
+    lender: str
+    timestamp: int
+    block_number: int
+
+
+@dataclass(frozen=True)
+class StatusOnChain:
+    """The lifecycle of a digest as the contract reports it."""
+
+    status: OnChainStatus
+    successor: bytes
+    reason: int
+
+
+@dataclass(frozen=True)
+class NotarisationLog:
+    """The `AgreementNotarised` event of a digest: the signed agreement and where it is."""
+
+    signed: SignedAgreement
+    tx_hash: str
+    log_index: int
+    block_number: int
+
+
+def revert_decoder() -> RevertDecoder:
+    """Return a decoder for the registry's custom errors."""
+    return RevertDecoder(load_artifact(ARTIFACT)["abi"])
+
+
+def deploy_registry(transactor: Transactor, w3: Web3, *, admin: str) -> str:
+    """Deploy a new AgreementRegistry administered by `admin`; return its address."""
+    artifact = load_artifact(ARTIFACT)
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    result = transactor.send(factory.constructor(admin))
+    receipt = w3.eth.get_transaction_receipt(result.tx_hash)  # type: ignore[arg-type]
+    address = receipt["contractAddress"]
+    if address is None:
+        raise ChainError("deployment produced no contract address")
+    return str(address)
+
+
+def matches_build(code: bytes, artifact: dict[str, Any]) -> bool:
+    """Return whether deployed `code` is this build, ignoring immutable values set at deploy."""
+    expected = bytearray(bytes.fromhex(artifact["deployedBytecode"][2:]))
+    if len(code) != len(expected):
+        return False
+    actual = bytearray(code)
+    for references in artifact.get("immutableReferences", {}).values():
+        for ref in references:
+            start, length = int(ref["start"]), int(ref["length"])
+            actual[start : start + length] = bytes(length)
+            expected[start : start + length] = bytes(length)
+    return actual == expected
+
+
+class RegistryClient:
+    """Typed calls to one deployed AgreementRegistry."""
+
+    def __init__(self, w3: Web3, address: str, transactor: Transactor) -> None:
+        artifact = load_artifact(ARTIFACT)
+        code = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))
+        if not matches_build(code, artifact):
+            raise ConfigurationError(
+                f"no AgreementRegistry of this build at {address} on chain {w3.eth.chain_id}"
+            )
+        self._w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
+        self.transactor = transactor
+        self.domain = Domain(chain_id=int(w3.eth.chain_id), verifying_contract=self.address)
+
+    # writes ---------------------------------------------------------------------------------
+
+    def grant_notary(self, account: str) -> TxResult:
+        """Grant NOTARY to a lender account (caller must be admin)."""
+        return self.transactor.send(self.contract.functions.grantRole(NOTARY_ROLE, account))
+
+    def notarise(self, signed: SignedAgreement, *, dry_run: bool = False) -> TxResult | None:
+        """Notarise one agreement (or an amendment, when it names `supersedes`)."""
+        agreement = _struct(signed.agreement)
+        sigs = (signed.lender_signature, signed.borrower_signature)
+        if any(signed.agreement.supersedes):
+            call = self.contract.functions.supersede(signed.agreement.supersedes, agreement, *sigs)
+        else:
+            call = self.contract.functions.notarise(agreement, *sigs)
+        if dry_run:
+            self.transactor.preflight(call)
+            return None
+        return self.transactor.send(call)
+
+    def anchor_batch(self, root: bytes, count: int, *, dry_run: bool = False) -> TxResult | None:
+        """Anchor one Merkle root covering `count` agreements."""
+        call = self.contract.functions.anchorBatch(root, count)
+        if dry_run:
+            self.transactor.preflight(call)
+            return None
+        return self.transactor.send(call)
+
+    def revoke(self, digest: bytes, reason: int) -> TxResult:
+        """Revoke a singly notarised agreement."""
+        return self.transactor.send(self.contract.functions.revoke(digest, reason))
+
+    def revoke_batched(
+        self, root: bytes, signed: SignedAgreement, proof: Sequence[bytes], reason: int
+    ) -> TxResult:
+        """Revoke an agreement of a batch, proving its inclusion."""
+        call = self.contract.functions.revokeBatched(root, _leaf(signed), list(proof), reason)
+        return self.transactor.send(call)
+
+    # reads ----------------------------------------------------------------------------------
+
+    def record_of(self, digest: bytes) -> Anchor | None:
+        """Return the single-notarisation record of `digest`, if any."""
+        lender, at, block, _status = self.contract.functions.recordOf(digest).call()
+        return None if int(lender, 16) == 0 else Anchor(lender, int(at), int(block))
+
+    def batch_of(self, root: bytes) -> Anchor | None:
+        """Return the batch anchored under `root`, if any."""
+        lender, at, block = self.contract.functions.batchOf(root).call()
+        return None if int(lender, 16) == 0 else Anchor(lender, int(at), int(block))
+
+    def status_of(self, digest: bytes) -> StatusOnChain:
+        """Return the on-chain lifecycle of `digest`."""
+        status, successor, reason = self.contract.functions.statusOf(digest).call()
+        return StatusOnChain(OnChainStatus(status), bytes(successor), int(reason))
+
+    def verify_inclusion(self, root: bytes, signed: SignedAgreement, proof: Sequence[bytes]) -> bool:
+        """Ask the contract whether the leaf of `signed` is under the anchored `root`."""
+        return bool(
+            self.contract.functions.verifyInclusion(root, _leaf(signed), list(proof)).call()
+        )
+
+    def leaf_hash(self, signed: SignedAgreement) -> bytes:
+        """Return the contract's StandardMerkleTree leaf hash of `signed`."""
+        return bytes(self.contract.functions.leafHash(_leaf(signed)).call())
+
+    def hash_agreement(self, agreement: Agreement) -> bytes:
+        """Return the contract's EIP-712 hash of `agreement`."""
+        return bytes(self.contract.functions.hashAgreement(_struct(agreement)).call())
+
+    def find_notarisation(self, digest: bytes, block_number: int) -> NotarisationLog | None:
+        """Read the `AgreementNotarised` event of `digest` from the block it was recorded in."""
+        event = self.contract.events.AgreementNotarised
+        logs = event.get_logs(
+            from_block=block_number, to_block=block_number, argument_filters={"digest": digest}
+        )
+        for entry in logs:
+            args = entry["args"]
+            agreement = Agreement(
+                digest=bytes(args["digest"]),
+                lender=args["lender"],
+                borrower=args["borrower"],
+                borrower_commitment=bytes(args["borrowerCommitment"]),
+                terms_digest=bytes(args["termsDigest"]),
+                supersedes=bytes(args["supersedes"]),
+            )
+            signed = SignedAgreement(
+                agreement=agreement,
+                lender_signature=bytes(args["lenderSignature"]),
+                borrower_signature=bytes(args["borrowerSignature"]),
+            )
+            return NotarisationLog(
+                signed=signed,
+                tx_hash=to_hex(bytes(entry["transactionHash"])),
+                log_index=int(entry["logIndex"]),
+                block_number=int(entry["blockNumber"]),
+            )
+        return None
+
+    def has_role(self, role: bytes, account: str) -> bool:
+        """Return whether `account` holds `role`."""
+        return bool(self.contract.functions.hasRole(role, account).call())
+
+
+def _struct(agreement: Agreement) -> tuple[Any, ...]:
+    return (
+        agreement.digest,
+        agreement.lender,
+        agreement.borrower,
+        agreement.borrower_commitment,
+        agreement.terms_digest,
+        agreement.supersedes,
+    )
+
+
+def _leaf(signed: SignedAgreement) -> tuple[Any, ...]:
+    return (_struct(signed.agreement), signed.lender_signature, signed.borrower_signature)

@@ -1,0 +1,73 @@
+"""Measure the gas of notarising singly and in batches (for `loantrace gas-report`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account import Account
+
+from loantrace.domain.agreement import Agreement, sign_agreement
+from loantrace.domain.digest import document_digest
+from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
+from loantrace.domain.terms import LoanTerms
+from loantrace.services.notary import Submission
+from loantrace.services.runtime import Runtime
+
+BATCH_SIZES = (1, 16, 256, 1024)
+_TERMS = LoanTerms(
+    principal=300_000,
+    currency="CNY",
+    apr_bps=1_200,
+    instalments=6,
+    repayment_method="equal_principal",
+    first_due_date="2027-03-01",
+    purpose="CONSUMPTION",
+)
+
+
+@dataclass(frozen=True)
+class GasLine:
+    """Gas of one operation, and per document."""
+
+    operation: str
+    documents: int
+    gas: int
+
+    @property
+    def per_document(self) -> int:
+        """Return the gas per document, rounded up."""
+        return -(-self.gas // self.documents)
+
+
+def _submissions(runtime: Runtime, count: int, tag: str) -> list[Submission]:
+    borrower = Account.create()
+    subs = []
+    for i in range(count):
+        digest = document_digest(f"gas report {tag} agreement {i}".encode())
+        agreement = Agreement(
+            digest=digest,
+            lender=runtime.notary.lender,
+            borrower=borrower.address,
+            borrower_commitment=document_digest(f"commitment {tag} {i}".encode()),
+            terms_digest=_TERMS.digest(),
+        )
+        signature = sign_agreement(agreement, runtime.registry.domain, borrower.key)
+        subs.append(Submission(digest, borrower.address, agreement.borrower_commitment, signature, _TERMS))
+    return subs
+
+
+def measure(runtime: Runtime, sizes: tuple[int, ...] = BATCH_SIZES) -> list[GasLine]:
+    """Notarise one agreement singly and batches of `sizes`; return the gas of each."""
+    lines = []
+    single = _submissions(runtime, 1, "single")[0]
+    signed, _ = runtime.notary.prepare(single)
+    result = runtime.registry.notarise(signed)
+    assert result is not None
+    lines.append(GasLine("notarise (single, storage record + 2 signature checks)", 1, result.gas_used))
+    for size in sizes:
+        prepared = [runtime.notary.prepare(s)[0] for s in _submissions(runtime, size, f"batch{size}")]
+        tree = StandardMerkleTree.of([agreement_leaf_values(s) for s in prepared], AGREEMENT_LEAF_TYPES)
+        anchored = runtime.registry.anchor_batch(tree.root, size)
+        assert anchored is not None
+        lines.append(GasLine(f"anchorBatch ({size} documents)", size, anchored.gas_used))
+    return lines

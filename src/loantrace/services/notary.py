@@ -1,0 +1,207 @@
+"""Use cases that write: notarise singly, in a Merkle batch, supersede, revoke."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from loantrace.chain.registry import RegistryClient
+from loantrace.chain.transactor import TxResult
+from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
+from loantrace.domain.errors import (
+    AlreadyNotarised,
+    InvalidInput,
+    NotActive,
+    NotFound,
+    SignatureMismatch,
+)
+from loantrace.domain.hexcodec import ZERO32, to_hex
+from loantrace.domain.merkle import (
+    AGREEMENT_LEAF_TYPES,
+    StandardMerkleTree,
+    agreement_leaf_values,
+)
+from loantrace.domain.terms import LoanTerms
+from loantrace.services.receipts import MerkleEvidence, Receipt, receipt_of, signed_of
+from loantrace.store import agreements as repo
+from loantrace.store.db import session_scope
+from loantrace.store.models import AgreementRow, BatchRow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One signed agreement as a lender submits it."""
+
+    digest: bytes
+    borrower: str
+    borrower_commitment: bytes
+    borrower_signature: bytes
+    terms: LoanTerms
+    lender_signature: bytes | None = None
+    supersedes: bytes | None = None
+
+
+class Notary:
+    """Notarise agreements for the lender whose NOTARY key this service holds."""
+
+    def __init__(
+        self, *, registry: RegistryClient, engine: Engine, account: LocalAccount, max_batch: int
+    ) -> None:
+        self._registry = registry
+        self._engine = engine
+        self._account = account
+        self._max_batch = max_batch
+
+    @property
+    def lender(self) -> str:
+        """Return the lender (NOTARY) address this service signs and sends as."""
+        return str(self._account.address)
+
+    def prepare(self, submission: Submission) -> tuple[SignedAgreement, LoanTerms]:
+        """Build the agreement, add the lender signature if missing, check both signatures."""
+        agreement = Agreement(
+            digest=submission.digest,
+            lender=self.lender,
+            borrower=submission.borrower,
+            borrower_commitment=submission.borrower_commitment,
+            terms_digest=submission.terms.digest(),
+            supersedes=submission.supersedes or ZERO32,
+        )
+        if not any(agreement.digest):
+            raise InvalidInput("digest must not be zero")
+        domain = self._registry.domain
+        lender_sig = submission.lender_signature or sign_agreement(
+            agreement, domain, self._account.key
+        )
+        signed = SignedAgreement(agreement, lender_sig, submission.borrower_signature)
+        try:
+            signed.check_signatures(domain)
+        except SignatureMismatch:
+            # Smart-contract wallets sign through ERC-1271: only the chain can judge them.
+            if not self._has_contract_signer(signed):
+                raise
+        return signed, submission.terms
+
+    def notarise(self, submission: Submission) -> Receipt:
+        """Notarise one agreement (or amendment) on chain and record it; return its receipt."""
+        signed, terms = self.prepare(submission)
+        digest = to_hex(signed.agreement.digest)
+        with Session(self._engine) as session:
+            if repo.get_agreement(session=session, digest=digest) is not None:
+                raise AlreadyNotarised(f"agreement {digest} is already notarised")
+            if submission.supersedes is not None:
+                self._require_active(session, to_hex(submission.supersedes))
+        result = self._registry.notarise(signed)
+        assert result is not None
+        row = _row(signed, terms, result, mode="single")
+        with session_scope(self._engine) as session:
+            repo.add_agreements(session=session, rows=[row])
+            if submission.supersedes is not None:
+                repo.mark_superseded(
+                    session=session, digest=to_hex(submission.supersedes), successor=digest
+                )
+        log.info("notarised digest=%s tx=%s gas=%s", digest, result.tx_hash, result.gas_used)
+        return receipt_of(row, self._registry)
+
+    def notarise_batch(self, submissions: Sequence[Submission]) -> list[Receipt]:
+        """Anchor many agreements under one Merkle root; return a receipt with proof for each."""
+        if not submissions:
+            raise InvalidInput("a batch needs at least one agreement")
+        if len(submissions) > self._max_batch:
+            raise InvalidInput(f"a batch holds at most {self._max_batch} agreements")
+        if any(s.supersedes for s in submissions):
+            raise InvalidInput("amendments (supersedes) are notarised singly, not in a batch")
+        digests = [to_hex(s.digest) for s in submissions]
+        repeated = sorted({d for d in digests if digests.count(d) > 1})
+        if repeated:
+            raise InvalidInput(f"the batch repeats digests: {', '.join(repeated)}")
+        prepared = [self.prepare(s) for s in submissions]
+        with Session(self._engine) as session:
+            known = repo.known_digests(session=session, digests=digests)
+        if known:
+            raise AlreadyNotarised(f"already notarised: {', '.join(sorted(known))}")
+        values = [agreement_leaf_values(signed) for signed, _ in prepared]
+        tree = StandardMerkleTree.of(values, AGREEMENT_LEAF_TYPES)
+        result = self._registry.anchor_batch(tree.root, len(prepared))
+        assert result is not None
+        root = to_hex(tree.root)
+        rows = []
+        for index, (signed, terms) in enumerate(prepared):
+            row = _row(signed, terms, result, mode="batch")
+            row.batch_root = root
+            row.leaf_index = index
+            row.proof_json = json.dumps([to_hex(p) for p in tree.proof(index)])
+            rows.append(row)
+        batch = BatchRow(
+            root=root,
+            lender=self.lender,
+            count=len(rows),
+            tx_hash=result.tx_hash,
+            block_number=result.block_number,
+            block_timestamp=result.block_timestamp,
+        )
+        with session_scope(self._engine) as session:
+            repo.add_batch(session=session, row=batch)
+            repo.add_agreements(session=session, rows=rows)
+        log.info("anchored root=%s count=%s gas=%s", root, len(rows), result.gas_used)
+        return [receipt_of(row, self._registry) for row in rows]
+
+    def revoke(self, digest: bytes, reason: int) -> Receipt:
+        """Revoke a notarised agreement (single or batched) with a reason code."""
+        if not 1 <= reason <= 255:
+            raise InvalidInput("reason must be an integer code from 1 to 255")
+        key = to_hex(digest)
+        with Session(self._engine) as session:
+            row = self._require_active(session, key)
+        if row.mode == "single":
+            self._registry.revoke(digest, reason)
+        else:
+            evidence = MerkleEvidence.of_row(row)
+            self._registry.revoke_batched(evidence.root, signed_of(row), evidence.proof, reason)
+        with session_scope(self._engine) as session:
+            repo.mark_revoked(session=session, digest=key, reason=reason)
+            updated = repo.get_agreement(session=session, digest=key)
+        assert updated is not None
+        log.info("revoked digest=%s reason=%s", key, reason)
+        return receipt_of(updated, self._registry)
+
+    def _require_active(self, session: Session, digest: str) -> AgreementRow:
+        row = repo.get_agreement(session=session, digest=digest)
+        if row is None:
+            raise NotFound(f"no agreement {digest} is notarised here")
+        if row.status != "notarised":
+            raise NotActive(f"agreement {digest} is already {row.status}")
+        return row
+
+    def _has_contract_signer(self, signed: SignedAgreement) -> bool:
+        w3 = self._registry.contract.w3
+        parties = (signed.agreement.lender, signed.agreement.borrower)
+        return any(len(w3.eth.get_code(p)) > 0 for p in parties)  # type: ignore[arg-type]
+
+
+def _row(signed: SignedAgreement, terms: LoanTerms, result: TxResult, *, mode: str) -> AgreementRow:
+    a = signed.agreement
+    return AgreementRow(
+        digest=to_hex(a.digest),
+        lender=a.lender,
+        borrower=a.borrower,
+        borrower_commitment=to_hex(a.borrower_commitment),
+        terms_digest=to_hex(a.terms_digest),
+        terms_json=json.dumps(terms.to_json(), sort_keys=True),
+        supersedes=to_hex(a.supersedes) if any(a.supersedes) else None,
+        lender_signature=to_hex(signed.lender_signature),
+        borrower_signature=to_hex(signed.borrower_signature),
+        mode=mode,
+        status="notarised",
+        tx_hash=result.tx_hash,
+        block_number=result.block_number,
+        block_timestamp=result.block_timestamp,
+    )

@@ -1,0 +1,179 @@
+"""Verify an agreement from the chain itself: anchor, signers, proof, status, confirmations."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from loantrace.chain.registry import OnChainStatus, RegistryClient
+from loantrace.domain.agreement import Domain, SignedAgreement, recover_signer
+from loantrace.domain.errors import InvalidInput, SignatureError
+from loantrace.domain.hexcodec import to_hex
+from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, agreement_leaf_values, verify
+from loantrace.services.receipts import MerkleEvidence
+from loantrace.store import agreements as repo
+
+log = logging.getLogger(__name__)
+
+_VERDICTS = {
+    OnChainStatus.NOTARISED: "valid",
+    OnChainStatus.SUPERSEDED: "superseded",
+    OnChainStatus.REVOKED: "revoked",
+}
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    """What the chain says about a digest."""
+
+    digest: str
+    verdict: str  # valid | superseded | revoked | not_found | invalid
+    mode: str | None = None  # single | batch
+    chain_id: int | None = None
+    contract_address: str | None = None
+    notarised_at: str | None = None
+    block_timestamp: int | None = None
+    block_number: int | None = None
+    tx_hash: str | None = None
+    lender: str | None = None
+    borrower: str | None = None
+    recovered_lender: str | None = None
+    recovered_borrower: str | None = None
+    signatures_match: bool | None = None
+    merkle_root: str | None = None
+    merkle_proof_valid: bool | None = None
+    confirmations: int | None = None
+    superseded_by: str | None = None
+    revoke_reason: int | None = None
+    explanation: str = ""
+
+
+class Verifier:
+    """Answer "is this exactly the notarised document, signed by whom, when, still valid?"."""
+
+    def __init__(self, *, registry: RegistryClient, engine: Engine) -> None:
+        self._registry = registry
+        self._engine = engine
+
+    def verify(self, digest: bytes, evidence: MerkleEvidence | None = None) -> VerificationReport:
+        """Verify `digest`; batched agreements need Merkle evidence (given, or from our store)."""
+        key = to_hex(digest)
+        record = self._registry.record_of(digest)
+        if record is not None:
+            found = self._registry.find_notarisation(digest, record.block_number)
+            if found is None:  # the record exists, so its event must: the node lost logs
+                return VerificationReport(key, "invalid", explanation="record without event log")
+            return self._report(
+                found.signed, "single", record.block_number, record.timestamp, found.tx_hash
+            )
+        if evidence is None:
+            evidence = self._stored_evidence(key)
+        if evidence is None:
+            return VerificationReport(
+                key, "not_found", explanation="no notarisation of this digest on chain"
+            )
+        if evidence.signed.agreement.digest != digest:
+            raise InvalidInput("the Merkle evidence is for another digest")
+        batch = self._registry.batch_of(evidence.root)
+        if batch is None:
+            return VerificationReport(
+                key, "not_found", explanation="the Merkle root is not anchored on chain"
+            )
+        on_chain = self._registry.verify_inclusion(evidence.root, evidence.signed, evidence.proof)
+        values = agreement_leaf_values(evidence.signed)
+        local = verify(evidence.root, AGREEMENT_LEAF_TYPES, values, list(evidence.proof))
+        proof_valid = on_chain and local
+        if not proof_valid:
+            return VerificationReport(
+                key,
+                "not_found",
+                mode="batch",
+                merkle_root=to_hex(evidence.root),
+                merkle_proof_valid=False,
+                explanation="the proof does not place this agreement under the anchored root",
+            )
+        report = self._report(evidence.signed, "batch", batch.block_number, batch.timestamp, None)
+        if batch.lender != evidence.signed.agreement.lender:
+            return replace(report, verdict="invalid", explanation="leaf lender did not anchor it")
+        return replace(report, merkle_root=to_hex(evidence.root), merkle_proof_valid=True)
+
+    def _report(
+        self,
+        signed: SignedAgreement,
+        mode: str,
+        block_number: int,
+        timestamp: int,
+        tx_hash: str | None,
+    ) -> VerificationReport:
+        a = signed.agreement
+        domain = self._registry.domain
+        recovered_lender = _recover(signed, domain, signed.lender_signature)
+        recovered_borrower = _recover(signed, domain, signed.borrower_signature)
+        match = self._party_signed(a.lender, recovered_lender, mode) and self._party_signed(
+            a.borrower, recovered_borrower, mode
+        )
+        status = self._registry.status_of(a.digest)
+        verdict = _VERDICTS.get(status.status, "valid") if match else "invalid"
+        head = self._registry.contract.w3.eth.block_number
+        if tx_hash is None:
+            tx_hash = self._batch_tx(to_hex(a.digest))
+        return VerificationReport(
+            digest=to_hex(a.digest),
+            verdict=verdict,
+            mode=mode,
+            chain_id=domain.chain_id,
+            contract_address=domain.verifying_contract,
+            notarised_at=datetime.fromtimestamp(timestamp, UTC).isoformat(),
+            block_timestamp=timestamp,
+            block_number=block_number,
+            tx_hash=tx_hash,
+            lender=a.lender,
+            borrower=a.borrower,
+            recovered_lender=recovered_lender,
+            recovered_borrower=recovered_borrower,
+            signatures_match=match,
+            confirmations=max(0, int(head) - block_number + 1),
+            superseded_by=to_hex(status.successor) if any(status.successor) else None,
+            revoke_reason=status.reason or None,
+            explanation=_explain(verdict),
+        )
+
+    def _party_signed(self, party: str, recovered: str | None, mode: str) -> bool:
+        if recovered == party:
+            return True
+        # A smart-contract wallet signs through ERC-1271, which the contract checked when it
+        # notarised singly; ECDSA recovery cannot judge such a signature afterwards.
+        code = self._registry.contract.w3.eth.get_code(party)  # type: ignore[arg-type]
+        return mode == "single" and len(code) > 0
+
+    def _stored_evidence(self, digest: str) -> MerkleEvidence | None:
+        with Session(self._engine) as session:
+            row = repo.get_agreement(session=session, digest=digest)
+        if row is None or row.mode != "batch":
+            return None
+        return MerkleEvidence.of_row(row)
+
+    def _batch_tx(self, digest: str) -> str | None:
+        with Session(self._engine) as session:
+            row = repo.get_agreement(session=session, digest=digest)
+        return row.tx_hash if row is not None else None
+
+
+def _recover(signed: SignedAgreement, domain: Domain, signature: bytes) -> str | None:
+    try:
+        return recover_signer(signed.agreement, domain, signature)
+    except SignatureError:
+        return None
+
+
+def _explain(verdict: str) -> str:
+    return {
+        "valid": "notarised on chain, signed by both named parties, in force",
+        "superseded": "notarised, but replaced by an amendment (see superseded_by)",
+        "revoked": "notarised, but revoked by its lender (see revoke_reason)",
+        "invalid": "anchored, but the signatures do not recover to the named parties",
+    }[verdict]

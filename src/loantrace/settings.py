@@ -1,0 +1,82 @@
+"""The one settings object (environment variables prefixed `LOANTRACE_`), failing closed."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loantrace.domain.errors import ConfigurationError
+
+# Well-known development key (anvil's first account). Accepted in dev mode only.
+DEV_NOTARY_KEY = "0xac0974bec39a17e36ba4a4b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; see the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="LOANTRACE_", env_file=".env", extra="ignore")
+
+    mode: Literal["dev", "prod"] = Field(
+        "dev", description="dev allows the embedded chain, dev keys and auto-deploy; prod refuses"
+    )
+    rpc_url: str | None = Field(None, description="JSON-RPC URL; unset = embedded chain")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; unset = in-memory (embedded) or ./loantrace.db"
+    )
+    notary_key: SecretStr | None = Field(
+        None, description="hex private key of the lender's NOTARY account"
+    )
+    registry_address: str | None = Field(
+        None, description="deployed AgreementRegistry; unset = deploy one (dev only)"
+    )
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest upload")
+    max_batch_size: int = Field(4096, ge=1, le=65536, description="most agreements in one batch")
+    receipt_poll_seconds: float = Field(0.01, gt=0, le=5, description="receipt poll interval")
+    receipt_timeout_seconds: float = Field(120.0, gt=0, description="wait for a receipt at most")
+    log_level: str = Field("INFO", description="logging level")
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Settings:
+        if self.mode == "prod":
+            missing = [
+                name
+                for name, value in (
+                    ("LOANTRACE_RPC_URL", self.rpc_url),
+                    ("LOANTRACE_DATABASE_URL", self.database_url),
+                    ("LOANTRACE_NOTARY_KEY", self.notary_key),
+                    ("LOANTRACE_REGISTRY_ADDRESS", self.registry_address),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigurationError(f"prod mode requires {', '.join(missing)}")
+            if self.notary_key and self.notary_key.get_secret_value().lower() == DEV_NOTARY_KEY:
+                raise ConfigurationError("prod mode refuses the well-known development key")
+        if self.rpc_url is None and self.database_url and ":memory:" not in self.database_url:
+            raise ConfigurationError(
+                "the embedded chain lives in memory and dies with the process; a persistent "
+                "database would point at a chain that is gone. Unset LOANTRACE_DATABASE_URL or "
+                "set LOANTRACE_RPC_URL to a real node"
+            )
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """Return whether the chain is the in-process eth-tester chain."""
+        return self.rpc_url is None
+
+    def effective_database_url(self) -> str:
+        """Return the database URL in force (in-memory with the embedded chain)."""
+        if self.embedded:
+            return "sqlite://"
+        return self.database_url or "sqlite:///./loantrace.db"
+
+    def notary_key_hex(self) -> str:
+        """Return the NOTARY key, or the dev key in dev mode when none is set."""
+        if self.notary_key is not None:
+            return self.notary_key.get_secret_value()
+        if self.mode == "dev":
+            return DEV_NOTARY_KEY
+        raise ConfigurationError("LOANTRACE_NOTARY_KEY is required outside dev mode")

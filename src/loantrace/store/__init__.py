@@ -1,0 +1,1 @@
+"""Persistence adapters (sqlmodel; SQLite by default, PostgreSQL by URL)."""

@@ -1,0 +1,103 @@
+"""Engine creation, schema, and the binding of a database to one chain and contract."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, SQLModel, create_engine
+
+from loantrace.domain.errors import ChainMismatch
+from loantrace.store.models import ChainBindingRow
+
+log = logging.getLogger(__name__)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith("sqlite"):
+        engine = create_engine(url, pool_pre_ping=True)
+    elif url in ("sqlite://", "sqlite:///:memory:"):
+        engine = create_engine(
+            "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
+        )
+    else:
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def init_schema(engine: Engine) -> None:
+    """Create missing tables."""
+    SQLModel.metadata.create_all(engine)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def read_binding(engine: Engine) -> ChainBindingRow | None:
+    """Return the chain binding of this database, if any."""
+    with Session(engine) as session:
+        return session.get(ChainBindingRow, 1)
+
+
+def bind_chain(engine: Engine, *, chain_id: int, genesis_hash: str, registry_address: str) -> None:
+    """Record the chain of a fresh database, or fail if it belongs to another one."""
+    with session_scope(engine) as session:
+        existing = session.get(ChainBindingRow, 1)
+        if existing is None:
+            session.add(
+                ChainBindingRow(
+                    chain_id=chain_id, genesis_hash=genesis_hash, registry_address=registry_address
+                )
+            )
+            log.info("database bound to chain_id=%s registry=%s", chain_id, registry_address)
+            return
+        check_binding(
+            existing, chain_id=chain_id, genesis_hash=genesis_hash, registry=registry_address
+        )
+
+
+def check_binding(
+    binding: ChainBindingRow, *, chain_id: int, genesis_hash: str, registry: str | None
+) -> None:
+    """Raise ChainMismatch if `binding` names another chain or contract."""
+    problems = []
+    if binding.chain_id != chain_id:
+        problems.append(f"chain id {binding.chain_id} != node's {chain_id}")
+    if binding.genesis_hash != genesis_hash:
+        problems.append(f"genesis {binding.genesis_hash} != node's {genesis_hash}")
+    if registry is not None and binding.registry_address.lower() != registry.lower():
+        problems.append(f"registry {binding.registry_address} != configured {registry}")
+    if problems:
+        raise ChainMismatch(
+            "this database belongs to another chain or contract: "
+            + "; ".join(problems)
+            + ". Use a fresh database for this chain, or point at the original node."
+        )

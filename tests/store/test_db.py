@@ -1,0 +1,85 @@
+"""Store: chain binding, SQLite WAL, and the same flows on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from loantrace.chain.node import Node
+from loantrace.domain.errors import ChainMismatch
+from loantrace.store.db import bind_chain, init_schema, make_engine, read_binding
+from tests.conftest import SubmissionFactory, start_runtime
+
+
+def test_file_sqlite_uses_wal(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'lt.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_binding_is_recorded_once_and_mismatch_fails_clearly(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'lt.db'}")
+    init_schema(engine)
+    bind_chain(engine, chain_id=1, genesis_hash="0x" + "aa" * 32, registry_address="0x" + "11" * 20)
+    bind_chain(engine, chain_id=1, genesis_hash="0x" + "aa" * 32, registry_address="0x" + "11" * 20)
+    binding = read_binding(engine)
+    assert binding is not None
+    assert binding.chain_id == 1
+    with pytest.raises(ChainMismatch, match="chain id 1 != node's 5"):
+        bind_chain(engine, chain_id=5, genesis_hash="0x" + "aa" * 32, registry_address="0x" + "11" * 20)
+    with pytest.raises(ChainMismatch, match="genesis"):
+        bind_chain(engine, chain_id=1, genesis_hash="0x" + "bb" * 32, registry_address="0x" + "11" * 20)
+    with pytest.raises(ChainMismatch, match="registry"):
+        bind_chain(engine, chain_id=1, genesis_hash="0x" + "aa" * 32, registry_address="0x" + "22" * 20)
+
+
+def test_runtime_refuses_database_of_another_chain(tmp_path: Path, embedded_node: Node) -> None:
+    from loantrace.chain.node import connect
+
+    url = f"sqlite:///{tmp_path / 'bound.db'}"
+    first = start_runtime(embedded_node, database_url=url)
+    first.close()
+    other = connect(None)
+    with pytest.raises(ChainMismatch, match="another chain or contract"):
+        start_runtime(other, database_url=url)
+
+
+@pytest.mark.anvil
+def test_restart_on_same_node_reuses_registry_and_records(
+    tmp_path: Path, anvil: object, make_submission: SubmissionFactory
+) -> None:
+    from loantrace.chain.node import connect
+
+    url = f"sqlite:///{tmp_path / 'anvil.db'}"
+    node = connect(anvil.url)  # type: ignore[attr-defined]
+    first = start_runtime(node, database_url=url)
+    receipt = first.notary.notarise(make_submission(first).submission)
+    first.close()
+    second = start_runtime(connect(anvil.url), database_url=url)  # type: ignore[attr-defined]
+    assert second.registry.address == first.registry.address
+    report = second.verifier.verify(bytes.fromhex(receipt.digest[2:]))
+    assert report.verdict == "valid"
+
+
+@pytest.mark.postgres
+def test_notarise_batch_and_verify_on_postgresql(
+    postgres_url: str, embedded_node: Node, make_submission: SubmissionFactory
+) -> None:
+    rt = start_runtime(embedded_node, database_url=postgres_url)
+    try:
+        assert rt.engine.dialect.name == "postgresql"
+        single = rt.notary.notarise(make_submission(rt).submission)
+        batch = rt.notary.notarise_batch([make_submission(rt).submission for _ in range(3)])
+        for receipt in (single, *batch):
+            report = rt.verifier.verify(bytes.fromhex(receipt.digest[2:]))
+            assert report.verdict == "valid", report
+        rt.notary.revoke(bytes.fromhex(batch[0].digest[2:]), 2)
+        assert rt.verifier.verify(bytes.fromhex(batch[0].digest[2:])).verdict == "revoked"
+        assert rt.readiness()["database"] == "ok"
+    finally:
+        with rt.engine.begin() as conn:
+            conn.execute(text("DROP TABLE agreements, batches, chain_binding"))
+        rt.close()

@@ -1,0 +1,44 @@
+"""Settings fail closed outside dev and refuse unsafe combinations."""
+
+from __future__ import annotations
+
+import pytest
+
+from loantrace.domain.errors import ConfigurationError
+from loantrace.settings import DEV_NOTARY_KEY, Settings
+
+PROD = {
+    "mode": "prod",
+    "rpc_url": "http://127.0.0.1:8545",
+    "database_url": "postgresql://db/loantrace",
+    "notary_key": "0x" + "12" * 32,
+    "registry_address": "0x" + "34" * 20,
+}
+
+
+def test_prod_mode_requires_every_secret_and_address() -> None:
+    with pytest.raises(ConfigurationError, match="LOANTRACE_NOTARY_KEY"):
+        Settings(**{**PROD, "notary_key": None})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="LOANTRACE_RPC_URL"):
+        Settings(**{**PROD, "rpc_url": None})  # type: ignore[arg-type]
+    assert Settings(**PROD).notary_key_hex() == "0x" + "12" * 32  # type: ignore[arg-type]
+
+
+def test_prod_mode_refuses_the_development_key() -> None:
+    with pytest.raises(ConfigurationError, match="development key"):
+        Settings(**{**PROD, "notary_key": DEV_NOTARY_KEY})  # type: ignore[arg-type]
+
+
+def test_embedded_chain_refuses_a_persistent_database() -> None:
+    with pytest.raises(ConfigurationError, match="embedded chain"):
+        Settings(mode="dev", rpc_url=None, database_url="sqlite:///./x.db")
+    assert Settings(mode="dev", rpc_url=None).effective_database_url() == "sqlite://"
+
+
+def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOANTRACE_MAX_UPLOAD_BYTES", "1234")
+    monkeypatch.setenv("LOANTRACE_RPC_URL", "http://127.0.0.1:9")
+    settings = Settings()
+    assert settings.max_upload_bytes == 1234
+    assert settings.effective_database_url() == "sqlite:///./loantrace.db"
+    assert settings.notary_key_hex() == DEV_NOTARY_KEY
