@@ -17,7 +17,7 @@ from loantrace.domain.errors import LoantraceError
 
 app = typer.Typer(help="Notarise loan agreements on an EVM chain and verify them.", no_args_is_help=True)
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ApiOption = Annotated[
     str | None, typer.Option("--api", help="URL of a running service; default: local node + db")

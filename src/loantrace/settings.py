@@ -54,7 +54,7 @@ class Settings(BaseSettings):
                 raise ConfigurationError(f"prod mode requires {', '.join(missing)}")
             if self.notary_key and self.notary_key.get_secret_value().lower() == DEV_NOTARY_KEY:
                 raise ConfigurationError("prod mode refuses the well-known development key")
-        if self.rpc_url is None and self.database_url and ":memory:" not in self.database_url:
+        if self.rpc_url is None and self.database_url and not _in_memory(self.database_url):
             raise ConfigurationError(
                 "the embedded chain lives in memory and dies with the process; a persistent "
                 "database would point at a chain that is gone. Unset LOANTRACE_DATABASE_URL or "
@@ -80,3 +80,7 @@ class Settings(BaseSettings):
         if self.mode == "dev":
             return DEV_NOTARY_KEY
         raise ConfigurationError("LOANTRACE_NOTARY_KEY is required outside dev mode")
+
+
+def _in_memory(url: str) -> bool:
+    return url == "sqlite://" or ":memory:" in url

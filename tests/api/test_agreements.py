@@ -64,14 +64,51 @@ def test_duplicate_is_409_problem(client: TestClient, make_submission: Submissio
     assert_problem(client.post("/v1/agreements", data=form_of(signed)), 409, "already-notarised")
 
 
-def test_duplicate_on_chain_missing_from_database_is_409(
+def test_retry_after_lost_database_write_adopts_the_chain_record(
     client: TestClient, make_submission: SubmissionFactory
 ) -> None:
     rt = _runtime(client)
     signed = make_submission(rt)
-    rt.registry.notarise(signed_for(rt, signed))  # on chain, behind the service's back
-    body = assert_problem(client.post("/v1/agreements", data=form_of(signed)), 409)
-    assert body["contract_error"] == "AgreementRegistryAlreadyNotarised"
+    mined = rt.registry.notarise(signed_for(rt, signed))  # mined, then the process died
+    assert mined is not None
+    response = client.post("/v1/agreements", data=form_of(signed))
+    assert response.status_code == 201, response.text
+    assert response.json()["tx_hash"] == mined.tx_hash
+    assert response.json()["block_number"] == mined.block_number
+    assert_problem(client.post("/v1/agreements", data=form_of(signed)), 409)
+
+
+def test_duplicate_of_another_signed_version_on_chain_is_409(
+    client: TestClient, make_submission: SubmissionFactory
+) -> None:
+    rt = _runtime(client)
+    document = b"same document, other borrower"
+    rt.registry.notarise(signed_for(rt, make_submission(rt, document)))
+    retry = make_submission(rt, document)  # same digest, different borrower and signature
+    body = assert_problem(client.post("/v1/agreements", data=form_of(retry)), 409)
+    assert "already notarised" in body["detail"]
+
+
+def test_batch_retry_after_lost_database_write_adopts_the_anchored_root(
+    client: TestClient, make_submission: SubmissionFactory
+) -> None:
+    from loantrace.domain.merkle import (
+        AGREEMENT_LEAF_TYPES,
+        StandardMerkleTree,
+        agreement_leaf_values,
+    )
+    from tests.api.conftest import json_item
+
+    rt = _runtime(client)
+    made = [make_submission(rt) for _ in range(3)]
+    signed = [signed_for(rt, m) for m in made]
+    tree = StandardMerkleTree.of([agreement_leaf_values(s) for s in signed], AGREEMENT_LEAF_TYPES)
+    anchored = rt.registry.anchor_batch(tree.root, 3)  # mined, then the process died
+    assert anchored is not None
+    response = client.post("/v1/agreements/batch", json={"agreements": [json_item(m) for m in made]})
+    assert response.status_code == 201, response.text
+    assert response.json()["root"] == to_hex(tree.root)
+    assert {r["tx_hash"] for r in response.json()["receipts"]} == {anchored.tx_hash}
 
 
 def test_wrong_signer_is_rejected_and_nothing_written(

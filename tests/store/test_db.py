@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from loantrace.chain.node import Node
+from loantrace.chain.anvil import Anvil
+from loantrace.chain.node import connect
 from loantrace.domain.errors import ChainMismatch
 from loantrace.store.db import bind_chain, init_schema, make_engine, read_binding
 from tests.conftest import SubmissionFactory, start_runtime
@@ -36,39 +37,37 @@ def test_binding_is_recorded_once_and_mismatch_fails_clearly(tmp_path: Path) -> 
         bind_chain(engine, chain_id=1, genesis_hash="0x" + "aa" * 32, registry_address="0x" + "22" * 20)
 
 
-def test_runtime_refuses_database_of_another_chain(tmp_path: Path, embedded_node: Node) -> None:
-    from loantrace.chain.node import connect
-
+@pytest.mark.anvil
+def test_runtime_refuses_database_of_another_chain(tmp_path: Path, anvil: Anvil) -> None:
     url = f"sqlite:///{tmp_path / 'bound.db'}"
-    first = start_runtime(embedded_node, database_url=url)
+    first = start_runtime(connect(anvil.url), database_url=url)
     first.close()
-    other = connect(None)
-    with pytest.raises(ChainMismatch, match="another chain or contract"):
-        start_runtime(other, database_url=url)
+    with Anvil(chain_id=4242) as other:
+        with pytest.raises(ChainMismatch, match="another chain or contract"):
+            start_runtime(connect(other.url), database_url=url)
 
 
 @pytest.mark.anvil
 def test_restart_on_same_node_reuses_registry_and_records(
-    tmp_path: Path, anvil: object, make_submission: SubmissionFactory
+    tmp_path: Path, anvil: Anvil, make_submission: SubmissionFactory
 ) -> None:
-    from loantrace.chain.node import connect
-
     url = f"sqlite:///{tmp_path / 'anvil.db'}"
-    node = connect(anvil.url)  # type: ignore[attr-defined]
+    node = connect(anvil.url)
     first = start_runtime(node, database_url=url)
     receipt = first.notary.notarise(make_submission(first).submission)
     first.close()
-    second = start_runtime(connect(anvil.url), database_url=url)  # type: ignore[attr-defined]
+    second = start_runtime(connect(anvil.url), database_url=url)
     assert second.registry.address == first.registry.address
     report = second.verifier.verify(bytes.fromhex(receipt.digest[2:]))
     assert report.verdict == "valid"
 
 
 @pytest.mark.postgres
-def test_notarise_batch_and_verify_on_postgresql(
-    postgres_url: str, embedded_node: Node, make_submission: SubmissionFactory
+@pytest.mark.anvil
+def test_notarise_batch_and_verify_on_postgresql_and_anvil(
+    postgres_url: str, anvil: Anvil, make_submission: SubmissionFactory
 ) -> None:
-    rt = start_runtime(embedded_node, database_url=postgres_url)
+    rt = start_runtime(connect(anvil.url), database_url=postgres_url)
     try:
         assert rt.engine.dialect.name == "postgresql"
         single = rt.notary.notarise(make_submission(rt).submission)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from loantrace.chain.node import TRANSPORT_ERRORS
 from loantrace.domain import errors as err
 
 log = logging.getLogger(__name__)
@@ -86,5 +87,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, TRANSPORT_ERRORS):
+            log.error("chain node unreachable on %s %s: %s", request.method, request.url.path, exc)
+            detail = "the chain node is unreachable; nothing was written, retry later"
+            return problem(503, "unavailable", detail, request.url.path)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return problem(500, "internal", "internal error; see the server log", request.url.path)

@@ -6,8 +6,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.exceptions import ProviderConnectionError, TimeExhausted
 from web3.providers.eth_tester import EthereumTesterProvider
 
 from loantrace.domain.errors import ChainError
@@ -16,6 +18,15 @@ from loantrace.domain.hexcodec import to_hex
 log = logging.getLogger(__name__)
 
 DEV_FUNDING_WEI = 10**21
+
+# What a node that is down or unreachable raises, whatever the call.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    ProviderConnectionError,
+    TimeExhausted,
+    ConnectionError,
+)
 
 
 @dataclass

@@ -203,6 +203,37 @@ class RegistryClient:
             )
         return None
 
+    def find_batch_anchor(self, root: bytes, block_number: int) -> TxResult | None:
+        """Read the `BatchAnchored` event of `root` from the block it was anchored in."""
+        event = self.contract.events.BatchAnchored
+        logs = event.get_logs(
+            from_block=block_number, to_block=block_number, argument_filters={"root": root}
+        )
+        for entry in logs:
+            return self._result_of(entry)
+        return None
+
+    def find_notarisation_result(self, digest: bytes, block_number: int) -> TxResult | None:
+        """Return the transaction that notarised `digest`, read back from the chain."""
+        event = self.contract.events.AgreementNotarised
+        logs = event.get_logs(
+            from_block=block_number, to_block=block_number, argument_filters={"digest": digest}
+        )
+        for entry in logs:
+            return self._result_of(entry)
+        return None
+
+    def _result_of(self, entry: Any) -> TxResult:
+        block = self._w3.eth.get_block(entry["blockNumber"])
+        return TxResult(
+            tx_hash=to_hex(bytes(entry["transactionHash"])),
+            block_number=int(entry["blockNumber"]),
+            block_hash=to_hex(bytes(entry["blockHash"])),
+            block_timestamp=int(block["timestamp"]),
+            gas_used=0,
+            logs=(entry,),
+        )
+
     def has_role(self, role: bytes, account: str) -> bool:
         """Return whether `account` holds `role`."""
         return bool(self.contract.functions.hasRole(role, account).call())

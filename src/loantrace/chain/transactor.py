@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import threading
 from dataclasses import dataclass
@@ -11,6 +12,11 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
+
+try:  # eth-tester (the embedded chain) reports reverts with its own exception
+    from eth_tester.exceptions import TransactionFailed
+except ImportError:  # pragma: no cover - eth-tester is a dependency, but keep chain/ usable
+    TransactionFailed = ContractLogicError
 
 from loantrace.chain.errors import RevertDecoder
 from loantrace.domain.errors import ChainError, LoantraceError
@@ -61,7 +67,7 @@ class Transactor:
         """Simulate `call` from our account; raise the mapped domain error if it would revert."""
         try:
             call.call({"from": self.address})
-        except (ContractCustomError, ContractLogicError) as exc:
+        except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
             raise self._map(exc) from exc
 
     def send(self, call: ContractFunction) -> TxResult:
@@ -72,7 +78,7 @@ class Transactor:
                 tx = call.build_transaction(
                     {"from": self.address, "nonce": nonce, "chainId": self._chain_id}
                 )
-            except (ContractCustomError, ContractLogicError) as exc:
+            except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
                 raise self._map(exc) from exc
             signed = self.account.sign_transaction(tx)
             try:
@@ -104,8 +110,23 @@ class Transactor:
             self._nonce = int(self._w3.eth.get_transaction_count(self.address, "pending"))
         return self._nonce
 
-    def _map(self, exc: ContractCustomError | ContractLogicError) -> LoantraceError:
-        data = exc.data
-        if isinstance(data, str) and data.startswith("0x"):
-            return self._decoder.to_domain(bytes.fromhex(data[2:]))
+    def _map(self, exc: Exception) -> LoantraceError:
+        data = revert_data(exc)
+        if data is not None:
+            return self._decoder.to_domain(data)
         return ChainError(f"the contract rejected the call: {exc}")
+
+
+def revert_data(exc: Exception) -> bytes | None:
+    """Extract the raw revert data from a web3 or eth-tester revert exception."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes.fromhex(data[2:])
+    # eth-tester formats undecodable revert data as "execution reverted: b'...'".
+    message = str(exc.args[0]) if exc.args else ""
+    prefix = "execution reverted: "
+    if message.startswith(prefix + "b'") or message.startswith(prefix + 'b"'):
+        value = ast.literal_eval(message[len(prefix) :])
+        if isinstance(value, bytes):
+            return value
+    return None

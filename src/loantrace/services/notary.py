@@ -99,7 +99,10 @@ class Notary:
                 raise AlreadyNotarised(f"agreement {digest} is already notarised")
             if submission.supersedes is not None:
                 self._require_active(session, to_hex(submission.supersedes))
-        result = self._registry.notarise(signed)
+        try:
+            result = self._registry.notarise(signed)
+        except AlreadyNotarised:
+            result = self._recover_single(signed)
         assert result is not None
         row = _row(signed, terms, result, mode="single")
         with session_scope(self._engine) as session:
@@ -130,7 +133,10 @@ class Notary:
             raise AlreadyNotarised(f"already notarised: {', '.join(sorted(known))}")
         values = [agreement_leaf_values(signed) for signed, _ in prepared]
         tree = StandardMerkleTree.of(values, AGREEMENT_LEAF_TYPES)
-        result = self._registry.anchor_batch(tree.root, len(prepared))
+        try:
+            result = self._registry.anchor_batch(tree.root, len(prepared))
+        except AlreadyNotarised:
+            result = self._recover_batch(tree.root)
         assert result is not None
         root = to_hex(tree.root)
         rows = []
@@ -172,6 +178,28 @@ class Notary:
         assert updated is not None
         log.info("revoked digest=%s reason=%s", key, reason)
         return receipt_of(updated, self._registry)
+
+    def _recover_single(self, signed: SignedAgreement) -> TxResult:
+        """Adopt our own earlier notarisation whose database write was lost (a retry)."""
+        digest = signed.agreement.digest
+        record = self._registry.record_of(digest)
+        found = self._registry.find_notarisation(digest, record.block_number) if record else None
+        if found is None or found.signed != signed:
+            raise AlreadyNotarised(f"agreement {to_hex(digest)} is already notarised on chain")
+        result = self._registry.find_notarisation_result(digest, found.block_number)
+        if result is None:
+            raise AlreadyNotarised(f"agreement {to_hex(digest)} is already notarised on chain")
+        log.warning("recovered notarisation of %s from chain (tx %s)", to_hex(digest), result.tx_hash)
+        return result
+
+    def _recover_batch(self, root: bytes) -> TxResult:
+        """Adopt our own earlier anchoring of the very same batch whose database write was lost."""
+        batch = self._registry.batch_of(root)
+        result = self._registry.find_batch_anchor(root, batch.block_number) if batch else None
+        if batch is None or batch.lender != self.lender or result is None:
+            raise AlreadyNotarised(f"Merkle root {to_hex(root)} is already anchored")
+        log.warning("recovered batch %s from chain (tx %s)", to_hex(root), result.tx_hash)
+        return result
 
     def _require_active(self, session: Session, digest: str) -> AgreementRow:
         row = repo.get_agreement(session=session, digest=digest)

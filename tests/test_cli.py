@@ -1,0 +1,133 @@
+"""CLI: the demo, and notarise/sign/verify against a service over real HTTP (uvicorn)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from eth_account import Account
+from typer.testing import CliRunner
+
+from loantrace.api.app import create_app
+from loantrace.chain.anvil import free_port
+from loantrace.cli import app
+from loantrace.domain.hexcodec import to_hex
+from loantrace.services.runtime import Runtime
+from tests.conftest import SAMPLE_TERMS
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def api_url(embedded_runtime: Runtime) -> Iterator[str]:
+    """A real uvicorn server on a free loopback port."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(embedded_runtime), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_demo_exits_zero_and_shows_valid_and_failed_verification() -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+    assert "not_found" in result.output
+    assert "all steps gave the expected outcome" in result.output
+
+
+def _sign(path: Path, api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    terms = tmp_path / "terms.json"
+    terms.write_text(json.dumps(SAMPLE_TERMS.to_json()))
+    monkeypatch.setenv("LOANTRACE_BORROWER_KEY", to_hex(bytes(Account.create().key)))
+    result = runner.invoke(
+        app,
+        [
+            "sign", str(path), "--terms", str(terms), "--api", api,
+            "--borrower-commitment", "0x" + "5a" * 32,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_sign_notarise_verify_over_http(
+    api_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = tmp_path / "loan-0001.pdf"
+    document.write_bytes(b"%PDF-1.7 loan 0001")
+    _sign(document, api_url, tmp_path, monkeypatch)
+    result = runner.invoke(app, ["notarise", str(document), "--api", api_url])
+    assert result.exit_code == 0, result.output
+    receipt = json.loads((tmp_path / "loan-0001.pdf.receipt.json").read_text())
+    assert receipt["status"] == "notarised"
+    result = runner.invoke(app, ["verify", str(document), "--api", api_url])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+    tampered = tmp_path / "loan-0001-copy.pdf"
+    tampered.write_bytes(b"%PDF-1.7 loan 0002")
+    result = runner.invoke(app, ["verify", str(tampered), "--api", api_url])
+    assert result.exit_code == 1
+    assert "not_found" in result.output
+
+
+def test_notarise_many_files_as_a_batch_and_verify_with_receipt(
+    api_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = []
+    for i in range(3):
+        path = tmp_path / f"loan-{i}.txt"
+        path.write_bytes(f"agreement {i}".encode())
+        _sign(path, api_url, tmp_path, monkeypatch)
+        files.append(path)
+    result = runner.invoke(app, ["notarise", *map(str, files), "--api", api_url])
+    assert result.exit_code == 0, result.output
+    receipt_path = tmp_path / "loan-1.txt.receipt.json"
+    assert json.loads(receipt_path.read_text())["mode"] == "batch"
+    result = runner.invoke(
+        app, ["verify", str(files[1]), "--receipt", str(receipt_path), "--api", api_url]
+    )
+    assert result.exit_code == 0, result.output
+    assert "merkle_proof_valid" in result.output
+
+
+def test_notarise_without_sidecar_and_api_errors_fail_clearly(
+    api_url: str, tmp_path: Path
+) -> None:
+    document = tmp_path / "orphan.pdf"
+    document.write_bytes(b"no sidecar")
+    result = runner.invoke(app, ["notarise", str(document), "--api", api_url])
+    assert result.exit_code == 2
+    assert "agreement.json" in result.output
+    (tmp_path / "orphan.pdf.agreement.json").write_text(
+        json.dumps({"borrower": "0x12", "borrower_commitment": "0x", "borrower_signature": "0x",
+                    "terms": SAMPLE_TERMS.to_json()})
+    )
+    result = runner.invoke(app, ["notarise", str(document), "--api", api_url])
+    assert result.exit_code == 2
+    assert "422" in result.output
+
+
+def test_http_errors_are_problem_json_over_the_wire(api_url: str) -> None:
+    response = httpx.post(f"{api_url}/v1/verify", data={"digest": "0xabc"})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    big = httpx.post(
+        f"{api_url}/v1/verify",
+        files={"document": ("x", b"0" * (21 * 1024 * 1024), "application/octet-stream")},
+    )
+    assert big.status_code == 413
+    assert big.json()["type"] == "urn:loantrace:problem:payload-too-large"
