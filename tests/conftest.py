@@ -92,7 +92,7 @@ def postgres_url() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if _required("LOANTRACE_TEST_REQUIRE_POSTGRES"):
             raise
         pytest.skip(f"PostgreSQL unavailable: {exc}")

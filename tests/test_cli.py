@@ -57,8 +57,14 @@ def _sign(path: Path, api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     result = runner.invoke(
         app,
         [
-            "sign", str(path), "--terms", str(terms), "--api", api,
-            "--borrower-commitment", "0x" + "5a" * 32,
+            "sign",
+            str(path),
+            "--terms",
+            str(terms),
+            "--api",
+            api,
+            "--borrower-commitment",
+            "0x" + "5a" * 32,
         ],
     )
     assert result.exit_code == 0, result.output
@@ -104,17 +110,21 @@ def test_notarise_many_files_as_a_batch_and_verify_with_receipt(
     assert "merkle_proof_valid" in result.output
 
 
-def test_notarise_without_sidecar_and_api_errors_fail_clearly(
-    api_url: str, tmp_path: Path
-) -> None:
+def test_notarise_without_sidecar_and_api_errors_fail_clearly(api_url: str, tmp_path: Path) -> None:
     document = tmp_path / "orphan.pdf"
     document.write_bytes(b"no sidecar")
     result = runner.invoke(app, ["notarise", str(document), "--api", api_url])
     assert result.exit_code == 2
     assert "agreement.json" in result.output
     (tmp_path / "orphan.pdf.agreement.json").write_text(
-        json.dumps({"borrower": "0x12", "borrower_commitment": "0x", "borrower_signature": "0x",
-                    "terms": SAMPLE_TERMS.to_json()})
+        json.dumps(
+            {
+                "borrower": "0x12",
+                "borrower_commitment": "0x",
+                "borrower_signature": "0x",
+                "terms": SAMPLE_TERMS.to_json(),
+            }
+        )
     )
     result = runner.invoke(app, ["notarise", str(document), "--api", api_url])
     assert result.exit_code == 2

@@ -15,7 +15,9 @@ from rich.table import Table
 
 from loantrace.domain.errors import LoantraceError
 
-app = typer.Typer(help="Notarise loan agreements on an EVM chain and verify them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Notarise loan agreements on an EVM chain and verify them.", no_args_is_help=True
+)
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -31,7 +33,9 @@ def _settings() -> Any:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _fail(message: str) -> None:
@@ -57,7 +61,9 @@ def demo() -> None:
         table.add_column(column)
     for step in result.steps:
         mark = "[green]" if step.ok else "[red]"
-        table.add_row(step.action, step.digest[:18] + "…", f"{mark}{step.outcome}", step.expected, step.detail)
+        table.add_row(
+            step.action, step.digest[:18] + "…", f"{mark}{step.outcome}", step.expected, step.detail
+        )
     console.print(table)
     if not result.ok:
         _fail("some steps did not give the expected outcome")
@@ -120,24 +126,35 @@ def notarise(
         table.add_column(column)
     for file, receipt in zip(files, receipts, strict=True):
         file.with_name(file.name + ".receipt.json").write_text(json.dumps(receipt, indent=2))
-        table.add_row(file.name, receipt["digest"][:18] + "…", str(receipt["block_number"]),
-                      receipt["tx_hash"][:18] + "…", receipt["mode"])
+        table.add_row(
+            file.name,
+            receipt["digest"][:18] + "…",
+            str(receipt["block_number"]),
+            receipt["tx_hash"][:18] + "…",
+            receipt["mode"],
+        )
     console.print(table)
 
 
-def _call_notarise(items: list[dict[str, Any]], batch: bool, api: str | None) -> list[dict[str, Any]]:
+def _call_notarise(
+    items: list[dict[str, Any]], batch: bool, api: str | None
+) -> list[dict[str, Any]]:
     if api:
         if batch:
             body = _http("POST", f"{api}/v1/agreements/batch", json={"agreements": items})
             return list(body["receipts"])
-        form = {k: (json.dumps(v) if k == "terms" else v) for k, v in items[0].items() if v is not None}
+        form = {
+            k: (json.dumps(v) if k == "terms" else v) for k, v in items[0].items() if v is not None
+        }
         return [_http("POST", f"{api}/v1/agreements", data=form)]
     from loantrace.api.routes import receipt_out, submission_of
     from loantrace.api.schemas import AgreementIn
     from loantrace.services.runtime import Runtime
 
     runtime = Runtime.start(_settings())
-    subs = [submission_of(AgreementIn.model_validate(it), f"file {i}") for i, it in enumerate(items)]
+    subs = [
+        submission_of(AgreementIn.model_validate(it), f"file {i}") for i, it in enumerate(items)
+    ]
     receipts = runtime.notary.notarise_batch(subs) if batch else [runtime.notary.notarise(subs[0])]
     return [receipt_out(r).model_dump() for r in receipts]
 
@@ -245,7 +262,9 @@ def gas_report() -> None:
     for column in ("operation", "documents", "gas", "gas per document"):
         table.add_column(column, justify="right")
     for line in measure(runtime):
-        table.add_row(line.operation, str(line.documents), f"{line.gas:,}", f"{line.per_document:,}")
+        table.add_row(
+            line.operation, str(line.documents), f"{line.gas:,}", f"{line.per_document:,}"
+        )
     console.print(table)
     console.print("reference: EAS attest 180k-250k gas; one storage anchor per document ~46k")
 

@@ -60,7 +60,9 @@ def json_item(signed: Signed) -> dict[str, Any]:
     }
 
 
-def assert_problem(response: httpx.Response, status: int, slug: str | None = None) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, status: int, slug: str | None = None
+) -> dict[str, Any]:
     """Assert an RFC 9457 problem response and return its body."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -105,7 +105,9 @@ def test_batch_retry_after_lost_database_write_adopts_the_anchored_root(
     tree = StandardMerkleTree.of([agreement_leaf_values(s) for s in signed], AGREEMENT_LEAF_TYPES)
     anchored = rt.registry.anchor_batch(tree.root, 3)  # mined, then the process died
     assert anchored is not None
-    response = client.post("/v1/agreements/batch", json={"agreements": [json_item(m) for m in made]})
+    response = client.post(
+        "/v1/agreements/batch", json={"agreements": [json_item(m) for m in made]}
+    )
     assert response.status_code == 201, response.text
     assert response.json()["root"] == to_hex(tree.root)
     assert {r["tx_hash"] for r in response.json()["receipts"]} == {anchored.tx_hash}
@@ -233,7 +235,9 @@ def test_upload_between_limit_and_framing_allowance_is_413(
         files={"document": ("doc.pdf", doc, "application/pdf")},
     )
     assert_problem(response, 413, "payload-too-large")
-    assert_problem(small_upload_client.get(f"/v1/agreements/{to_hex(signed.submission.digest)}"), 404)
+    assert_problem(
+        small_upload_client.get(f"/v1/agreements/{to_hex(signed.submission.digest)}"), 404
+    )
 
 
 def test_unknown_digest_is_404_and_bad_digest_is_422(client: TestClient) -> None:

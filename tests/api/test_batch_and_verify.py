@@ -28,7 +28,10 @@ def _runtime(client: TestClient) -> Runtime:
 
 def _oz_verify(merkles: list[dict[str, Any]]) -> list[bool]:
     """Check proofs with OpenZeppelin's JavaScript StandardMerkleTree.verify (no code of ours)."""
-    if shutil.which("node") is None or not (ROOT / "node_modules/@openzeppelin/merkle-tree").is_dir():
+    if (
+        shutil.which("node") is None
+        or not (ROOT / "node_modules/@openzeppelin/merkle-tree").is_dir()
+    ):
         if os.environ.get("LOANTRACE_TEST_REQUIRE_NODE") == "1":
             pytest.fail("node and @openzeppelin/merkle-tree are required")
         pytest.skip("node or @openzeppelin/merkle-tree not installed")
@@ -39,8 +42,12 @@ def _oz_verify(merkles: list[dict[str, Any]]) -> list[bool]:
         "StandardMerkleTree.verify(m.root, m.leaf_types, m.leaf_values, m.proof))));"
     )
     out = subprocess.run(
-        ["node", "-e", script], input=json.dumps(merkles), capture_output=True, text=True,
-        cwd=ROOT, check=True,
+        ["node", "-e", script],
+        input=json.dumps(merkles),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     )
     result: list[bool] = json.loads(out.stdout)
     return result
@@ -51,7 +58,9 @@ def test_batch_receipts_carry_proofs_openzeppelin_accepts(
 ) -> None:
     rt = _runtime(client)
     signed = [make_submission(rt) for _ in range(5)]
-    response = client.post("/v1/agreements/batch", json={"agreements": [json_item(s) for s in signed]})
+    response = client.post(
+        "/v1/agreements/batch", json={"agreements": [json_item(s) for s in signed]}
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["count"] == 5
@@ -93,9 +102,7 @@ def test_batch_rejects_repeats_known_digests_empty_and_bad_items(
     assert_problem(client.post("/v1/agreements/batch", json={"agreements": [item, item]}), 422)
     assert client.post("/v1/agreements/batch", json={"agreements": [item]}).status_code == 201
     other = json_item(make_submission(rt))
-    assert_problem(
-        client.post("/v1/agreements/batch", json={"agreements": [other, item]}), 409
-    )
+    assert_problem(client.post("/v1/agreements/batch", json={"agreements": [other, item]}), 409)
     assert_problem(client.get(f"/v1/agreements/{other['digest']}"), 404)
     assert_problem(client.post("/v1/agreements/batch", json={"agreements": []}), 422)
     broken = other | {"digest": "0x1234"}
@@ -175,9 +182,10 @@ def test_verify_batched_with_receipt_merkle_works_without_database(
     assert stored["recovered_borrower"] == signed[1].borrower.address
     with rt.engine.begin() as conn:  # an auditor's view: our database knows nothing
         conn.exec_driver_sql("DELETE FROM agreements")
-    assert client.post("/v1/verify", data={"digest": receipts[1]["digest"]}).json()[
-        "verdict"
-    ] == "not_found"
+    assert (
+        client.post("/v1/verify", data={"digest": receipts[1]["digest"]}).json()["verdict"]
+        == "not_found"
+    )
     merkle = json.dumps(receipts[1]["merkle"])
     report = client.post("/v1/verify", data={"digest": receipts[1]["digest"], "merkle": merkle})
     assert report.json()["verdict"] == "valid"
@@ -196,7 +204,9 @@ def test_verify_batched_with_receipt_merkle_works_without_database(
     ["{bad json", "[]", json.dumps({"root": "0x12"}), json.dumps({"leaf_types": ["bytes32"]})],
 )
 def test_verify_rejects_malformed_merkle_evidence(client: TestClient, merkle: str) -> None:
-    assert_problem(client.post("/v1/verify", data={"digest": "0x" + "11" * 32, "merkle": merkle}), 422)
+    assert_problem(
+        client.post("/v1/verify", data={"digest": "0x" + "11" * 32, "merkle": merkle}), 422
+    )
 
 
 def test_verify_needs_document_or_digest(client: TestClient) -> None:
@@ -219,8 +229,13 @@ def test_supersede_and_revoke_change_the_verdict(
     assert client.get(f"/v1/agreements/{to_hex(first.submission.digest)}").json()["status"] == (
         "superseded"
     )
-    assert_problem(client.post("/v1/agreements", data=form_of(
-        make_submission(rt, supersedes=first.submission.digest))), 409, "not-active")
+    assert_problem(
+        client.post(
+            "/v1/agreements", data=form_of(make_submission(rt, supersedes=first.submission.digest))
+        ),
+        409,
+        "not-active",
+    )
     digest = to_hex(amendment.submission.digest)
     revoked = client.post(f"/v1/agreements/{digest}/revoke", json={"reason": 7})
     assert revoked.status_code == 200, revoked.text
@@ -239,7 +254,9 @@ def test_revoke_batched_agreement_changes_its_verdict(
     digest = items[2]["digest"]
     assert client.post(f"/v1/agreements/{digest}/revoke", json={"reason": 1}).status_code == 200
     assert client.post("/v1/verify", data={"digest": digest}).json()["verdict"] == "revoked"
-    assert client.post("/v1/verify", data={"digest": items[1]["digest"]}).json()["verdict"] == "valid"
+    assert (
+        client.post("/v1/verify", data={"digest": items[1]["digest"]}).json()["verdict"] == "valid"
+    )
 
 
 def test_revoke_errors_are_problems(client: TestClient) -> None:

@@ -16,7 +16,7 @@ from tests.conftest import SubmissionFactory, start_runtime
 def test_node_down_gives_503_and_writes_nothing(make_submission: SubmissionFactory) -> None:
     try:
         node = Anvil()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.skip(f"anvil unavailable: {exc}")
     with node:
         rt = start_runtime(connect(node.url))

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from loantrace.chain.errors import RevertDecoder
 from loantrace.chain.registry import NOTARY_ROLE, OnChainStatus, RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
-from loantrace.domain.agreement import Agreement, Domain, SignedAgreement, sign_agreement, signing_hash
+from loantrace.domain.agreement import (
+    Agreement,
+    Domain,
+    SignedAgreement,
+    sign_agreement,
+    signing_hash,
+)
 from loantrace.domain.errors import (
     AlreadyNotarised,
     InvalidInput,
@@ -158,7 +164,9 @@ def test_granting_notary_requires_admin(runtime: Runtime) -> None:
     assert runtime.registry.has_role(NOTARY_ROLE, outsider.transactor.address)
 
 
-def _tree(rt: Runtime, make: SubmissionFactory, n: int) -> tuple[StandardMerkleTree, list[SignedAgreement]]:
+def _tree(
+    rt: Runtime, make: SubmissionFactory, n: int
+) -> tuple[StandardMerkleTree, list[SignedAgreement]]:
     signed = [signed_for(rt, make(rt)) for _ in range(n)]
     tree = StandardMerkleTree.of([agreement_leaf_values(s) for s in signed], AGREEMENT_LEAF_TYPES)
     return tree, signed
@@ -237,14 +245,28 @@ def test_supersede_reverts_for_unknown_previous_and_other_lender(
 def test_supersede_reverts_when_amendment_names_another_previous(runtime: Runtime) -> None:
     call = runtime.registry.contract.functions.supersede(
         b"\x01" * 32,
-        (b"\x02" * 32, runtime.notary.lender, runtime.notary.lender, b"\0" * 32, b"\0" * 32, b"\x03" * 32),
+        (
+            b"\x02" * 32,
+            runtime.notary.lender,
+            runtime.notary.lender,
+            b"\0" * 32,
+            b"\0" * 32,
+            b"\x03" * 32,
+        ),
         b"",
         b"",
     )
     with pytest.raises(InvalidInput, match="AgreementRegistrySupersedesMismatch"):
         runtime.registry.transactor.send(call)
     plain = runtime.registry.contract.functions.notarise(
-        (b"\x02" * 32, runtime.notary.lender, runtime.notary.lender, b"\0" * 32, b"\0" * 32, b"\x03" * 32),
+        (
+            b"\x02" * 32,
+            runtime.notary.lender,
+            runtime.notary.lender,
+            b"\0" * 32,
+            b"\0" * 32,
+            b"\x03" * 32,
+        ),
         b"",
         b"",
     )

@@ -122,7 +122,9 @@ def notarise(
 @router.post("/v1/agreements/batch", status_code=201, tags=["agreements"])
 def notarise_batch(runtime: RuntimeDep, body: BatchIn) -> BatchOut:
     """Anchor many agreements under one Merkle root; each receipt carries its proof."""
-    submissions = [submission_of(item, f"agreements[{i}]") for i, item in enumerate(body.agreements)]
+    submissions = [
+        submission_of(item, f"agreements[{i}]") for i, item in enumerate(body.agreements)
+    ]
     receipts = runtime.notary.notarise_batch(submissions)
     root = receipts[0].merkle["root"] if receipts[0].merkle else ""
     return BatchOut(root=root, count=len(receipts), receipts=[receipt_out(r) for r in receipts])

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loantrace.domain.terms import LoanTerms
+from loantrace.domain.terms import MAX_PRINCIPAL, LoanTerms
 
 HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
 HEX_ADDRESS = r"^(0x)?[0-9a-fA-F]{40}$"
@@ -17,7 +17,7 @@ class TermsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    principal: int = Field(gt=0, le=10**18, examples=[500_000])
+    principal: int = Field(gt=0, le=MAX_PRINCIPAL, examples=[500_000])
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])
     apr_bps: int = Field(ge=0, le=100_000, examples=[1_450])
     instalments: int = Field(ge=1, le=600, examples=[12])

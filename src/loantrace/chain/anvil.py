@@ -22,7 +22,9 @@ def find_anvil(root: Path | None = None) -> Path:
     system = platform.system().lower()
     bases = [root] if root else [Path.cwd(), *Path(__file__).resolve().parents]
     for base in bases:
-        candidate = base / "node_modules" / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil"
+        candidate = (
+            base / "node_modules" / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil"
+        )
         if candidate.is_file():
             return candidate
     found = shutil.which("anvil")

@@ -45,12 +45,14 @@ def standard_input(root: Path) -> dict[str, Any]:
             "viaIR": False,
             "metadata": {"bytecodeHash": "none"},
             "outputSelection": {
-                "*": {"*": [
-                    "abi",
-                    "evm.bytecode.object",
-                    "evm.deployedBytecode.object",
-                    "evm.deployedBytecode.immutableReferences",
-                ]}
+                "*": {
+                    "*": [
+                        "abi",
+                        "evm.bytecode.object",
+                        "evm.deployedBytecode.object",
+                        "evm.deployedBytecode.immutableReferences",
+                    ]
+                }
             },
         },
     }

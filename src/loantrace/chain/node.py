@@ -11,6 +11,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import ProviderConnectionError, TimeExhausted
 from web3.providers.eth_tester import EthereumTesterProvider
+from web3.types import RPCEndpoint, Wei
 
 from loantrace.domain.errors import ChainError
 from loantrace.domain.hexcodec import to_hex
@@ -55,13 +56,14 @@ class Node:
         if self.embedded:
             faucet = self.w3.eth.accounts[0]
             tx = self.w3.eth.send_transaction(
-                {"from": faucet, "to": account.address, "value": DEV_FUNDING_WEI}
+                {"from": faucet, "to": account.address, "value": Wei(DEV_FUNDING_WEI)}
             )
             self.w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.01)
             return
         try:
-            self.w3.provider.make_request("anvil_setBalance", [account.address, hex(DEV_FUNDING_WEI)])  # type: ignore[arg-type]
-        except Exception as exc:  # noqa: BLE001 - only dev nodes support it; the caller decides
+            method = RPCEndpoint("anvil_setBalance")
+            self.w3.provider.make_request(method, [account.address, hex(DEV_FUNDING_WEI)])
+        except Exception as exc:
             raise ChainError(f"cannot fund {account.address} on this node: {exc}") from exc
 
 
@@ -78,7 +80,7 @@ def connect(rpc_url: str | None, *, timeout: float = 30.0) -> Node:
         return _identify(w3, embedded=False)
     except ChainError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any transport failure means unreachable
+    except Exception as exc:
         raise ChainError(f"cannot reach the JSON-RPC node: {type(exc).__name__}") from exc
 
 
@@ -87,4 +89,6 @@ def _identify(w3: Web3, *, embedded: bool, tester: Any | None = None) -> Node:
     genesis = w3.eth.get_block(0)
     genesis_hash = to_hex(bytes(genesis["hash"]))
     log.info("connected chain_id=%s genesis=%s embedded=%s", chain_id, genesis_hash, embedded)
-    return Node(w3=w3, chain_id=chain_id, genesis_hash=genesis_hash, embedded=embedded, tester=tester)
+    return Node(
+        w3=w3, chain_id=chain_id, genesis_hash=genesis_hash, embedded=embedded, tester=tester
+    )

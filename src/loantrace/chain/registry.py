@@ -160,7 +160,9 @@ class RegistryClient:
         status, successor, reason = self.contract.functions.statusOf(digest).call()
         return StatusOnChain(OnChainStatus(status), bytes(successor), int(reason))
 
-    def verify_inclusion(self, root: bytes, signed: SignedAgreement, proof: Sequence[bytes]) -> bool:
+    def verify_inclusion(
+        self, root: bytes, signed: SignedAgreement, proof: Sequence[bytes]
+    ) -> bool:
         """Ask the contract whether the leaf of `signed` is under the anchored `root`."""
         return bool(
             self.contract.functions.verifyInclusion(root, _leaf(signed), list(proof)).call()

@@ -6,12 +6,13 @@ import ast
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
+from web3.types import Nonce, TxParams
 
 try:  # eth-tester (the embedded chain) reports reverts with its own exception
     from eth_tester.exceptions import TransactionFailed
@@ -70,17 +71,20 @@ class Transactor:
         except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
             raise self._map(exc) from exc
 
-    def send(self, call: ContractFunction) -> TxResult:
+    def send(self, call: ContractFunction | ContractConstructor) -> TxResult:
         """Estimate, sign and send `call`; wait for its receipt; map reverts to domain errors."""
         with self._lock:
             nonce = self._next_nonce()
             try:
-                tx = call.build_transaction(
-                    {"from": self.address, "nonce": nonce, "chainId": self._chain_id}
-                )
+                params: TxParams = {
+                    "from": self.account.address,
+                    "nonce": Nonce(nonce),
+                    "chainId": self._chain_id,
+                }
+                tx = call.build_transaction(params)
             except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
                 raise self._map(exc) from exc
-            signed = self.account.sign_transaction(tx)
+            signed = self.account.sign_transaction(cast(dict[str, Any], tx))
             try:
                 tx_hash = self._w3.eth.send_raw_transaction(signed.raw_transaction)
             except Exception:
@@ -107,7 +111,7 @@ class Transactor:
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
-            self._nonce = int(self._w3.eth.get_transaction_count(self.address, "pending"))
+            self._nonce = int(self._w3.eth.get_transaction_count(self.account.address, "pending"))
         return self._nonce
 
     def _map(self, exc: Exception) -> LoantraceError:

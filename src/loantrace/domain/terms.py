@@ -15,6 +15,8 @@ _METHODS = ("annuity", "equal_principal", "bullet")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _PURPOSE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
 MAX_APR_BPS = 100_000  # 1000 % a year: anything above is a typo, not a loan.
+# RFC 8785 represents numbers as IEEE doubles: integers above 2**53 - 1 are not exact.
+MAX_PRINCIPAL = 2**53 - 1
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class LoanTerms:
     purpose: str
 
     def __post_init__(self) -> None:
-        _check_int("principal", self.principal, 1, 10**18)
+        _check_int("principal", self.principal, 1, MAX_PRINCIPAL)
         _check_int("apr_bps", self.apr_bps, 0, MAX_APR_BPS)
         _check_int("instalments", self.instalments, 1, 600)
         if not _CURRENCY.match(self.currency):

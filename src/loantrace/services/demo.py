@@ -56,7 +56,9 @@ def sample_document(number: int) -> bytes:
     ).encode()
 
 
-def _submission(runtime: Runtime, document: bytes, number: int, supersedes: bytes | None) -> Submission:
+def _submission(
+    runtime: Runtime, document: bytes, number: int, supersedes: bytes | None
+) -> Submission:
     borrower = Account.create()
     terms = LoanTerms(
         principal=100_000 + number * 25_000,
@@ -98,22 +100,42 @@ def run_demo(runtime: Runtime, *, batch_size: int = 8) -> DemoResult:
 
     for n in (1, 2):
         receipt = runtime.notary.notarise(_submission(runtime, docs[n], n, None))
-        record(f"notarise DEMO-{n:04d} singly", docs[n], receipt.status, "notarised",
-               f"block {receipt.block_number}")
+        record(
+            f"notarise DEMO-{n:04d} singly",
+            docs[n],
+            receipt.status,
+            "notarised",
+            f"block {receipt.block_number}",
+        )
     batch = [_submission(runtime, docs[n], n, None) for n in range(3, 3 + batch_size)]
     receipts = runtime.notary.notarise_batch(batch)
     root = receipts[0].merkle["root"] if receipts[0].merkle else "?"
-    record(f"notarise {batch_size} in one Merkle batch", docs[3], receipts[0].status, "notarised",
-           f"root {root[:18]}…")
+    record(
+        f"notarise {batch_size} in one Merkle batch",
+        docs[3],
+        receipts[0].status,
+        "notarised",
+        f"root {root[:18]}…",
+    )
 
     for n in (1, 3):
         report = runtime.verifier.verify(document_digest(docs[n]))
-        record(f"verify DEMO-{n:04d} ({report.mode})", docs[n], report.verdict, "valid",
-               f"signers match: {report.signatures_match}")
+        record(
+            f"verify DEMO-{n:04d} ({report.mode})",
+            docs[n],
+            report.verdict,
+            "valid",
+            f"signers match: {report.signatures_match}",
+        )
     tampered = docs[2].replace(b"14.50%", b"41.50%")
     report = runtime.verifier.verify(document_digest(tampered))
-    record("verify a tampered copy of DEMO-0002", tampered, report.verdict, "not_found",
-           "one character changed: APR 14.50% -> 41.50%")
+    record(
+        "verify a tampered copy of DEMO-0002",
+        tampered,
+        report.verdict,
+        "not_found",
+        "one character changed: APR 14.50% -> 41.50%",
+    )
 
     amendment_doc = docs[1] + b"Amendment: first due date moved by 7 days.\n"
     runtime.notary.notarise(_submission(runtime, amendment_doc, 99, document_digest(docs[1])))
@@ -121,6 +143,11 @@ def run_demo(runtime: Runtime, *, batch_size: int = 8) -> DemoResult:
     record("supersede DEMO-0001 by an amendment, verify", docs[1], report.verdict, "superseded")
     runtime.notary.revoke(document_digest(docs[4]), reason=2)
     report = runtime.verifier.verify(document_digest(docs[4]))
-    record("revoke batched DEMO-0004, verify", docs[4], report.verdict, "revoked",
-           f"reason {report.revoke_reason}")
+    record(
+        "revoke batched DEMO-0004, verify",
+        docs[4],
+        report.verdict,
+        "revoked",
+        f"reason {report.revoke_reason}",
+    )
     return result

@@ -52,7 +52,9 @@ def _submissions(runtime: Runtime, count: int, tag: str) -> list[Submission]:
             terms_digest=_TERMS.digest(),
         )
         signature = sign_agreement(agreement, runtime.registry.domain, borrower.key)
-        subs.append(Submission(digest, borrower.address, agreement.borrower_commitment, signature, _TERMS))
+        subs.append(
+            Submission(digest, borrower.address, agreement.borrower_commitment, signature, _TERMS)
+        )
     return subs
 
 
@@ -63,10 +65,16 @@ def measure(runtime: Runtime, sizes: tuple[int, ...] = BATCH_SIZES) -> list[GasL
     signed, _ = runtime.notary.prepare(single)
     result = runtime.registry.notarise(signed)
     assert result is not None
-    lines.append(GasLine("notarise (single, storage record + 2 signature checks)", 1, result.gas_used))
+    lines.append(
+        GasLine("notarise (single, storage record + 2 signature checks)", 1, result.gas_used)
+    )
     for size in sizes:
-        prepared = [runtime.notary.prepare(s)[0] for s in _submissions(runtime, size, f"batch{size}")]
-        tree = StandardMerkleTree.of([agreement_leaf_values(s) for s in prepared], AGREEMENT_LEAF_TYPES)
+        prepared = [
+            runtime.notary.prepare(s)[0] for s in _submissions(runtime, size, f"batch{size}")
+        ]
+        tree = StandardMerkleTree.of(
+            [agreement_leaf_values(s) for s in prepared], AGREEMENT_LEAF_TYPES
+        )
         anchored = runtime.registry.anchor_batch(tree.root, size)
         assert anchored is not None
         lines.append(GasLine(f"anchorBatch ({size} documents)", size, anchored.gas_used))

@@ -189,7 +189,9 @@ class Notary:
         result = self._registry.find_notarisation_result(digest, found.block_number)
         if result is None:
             raise AlreadyNotarised(f"agreement {to_hex(digest)} is already notarised on chain")
-        log.warning("recovered notarisation of %s from chain (tx %s)", to_hex(digest), result.tx_hash)
+        log.warning(
+            "recovered notarisation of %s from chain (tx %s)", to_hex(digest), result.tx_hash
+        )
         return result
 
     def _recover_batch(self, root: bytes) -> TxResult:

@@ -35,7 +35,9 @@ class MerkleEvidence:
         if row.batch_root is None or row.proof_json is None:
             raise InvalidInput(f"agreement {row.digest} was not notarised in a batch")
         proof = tuple(parse_bytes32(p, field="proof") for p in json.loads(row.proof_json))
-        return cls(root=parse_bytes32(row.batch_root, field="root"), signed=signed_of(row), proof=proof)
+        return cls(
+            root=parse_bytes32(row.batch_root, field="root"), signed=signed_of(row), proof=proof
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MerkleEvidence:

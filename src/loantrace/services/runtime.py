@@ -89,13 +89,13 @@ class Runtime:
         checks: dict[str, str] = {}
         try:
             checks["chain"] = f"ok (block {self.node.head()})"
-        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        except Exception as exc:
             raise ChainError(f"chain unreachable: {type(exc).__name__}") from exc
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise Unavailable(f"database unreachable: {type(exc).__name__}") from exc
         return checks
 

@@ -1,0 +1,181 @@
+"""EIP-712 typed data of an agreement, exactly as the AgreementRegistry contract hashes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from eth_account import Account
+from eth_account.messages import SignableMessage, encode_typed_data
+from eth_keys.exceptions import BadSignature
+from eth_utils.crypto import keccak
+from eth_utils.exceptions import ValidationError
+
+from loantrace.domain.errors import InvalidInput, SignatureError, SignatureMismatch
+from loantrace.domain.hexcodec import SIGNATURE_LENGTH, ZERO32, parse_address, to_hex
+
+# secp256k1 group order: the contract (OpenZeppelin ECDSA) accepts only s <= n/2, v in {27, 28}.
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+_DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+_AGREEMENT_FIELDS = [
+    {"name": "digest", "type": "bytes32"},
+    {"name": "lender", "type": "address"},
+    {"name": "borrower", "type": "address"},
+    {"name": "borrowerCommitment", "type": "bytes32"},
+    {"name": "termsDigest", "type": "bytes32"},
+    {"name": "supersedes", "type": "bytes32"},
+]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The EIP-712 domain of one deployed registry."""
+
+    NAME: ClassVar[str] = "LoantraceAgreementRegistry"
+    VERSION: ClassVar[str] = "1"
+
+    chain_id: int
+    verifying_contract: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int):
+            raise InvalidInput("domain.chain_id must be an integer")
+        if not 0 < self.chain_id < 2**256:
+            raise InvalidInput("domain.chain_id must be a positive uint256")
+        address = parse_address(self.verifying_contract, field="domain.verifying_contract")
+        object.__setattr__(self, "verifying_contract", address)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """What both parties sign: the document digest, the parties, and the terms digest."""
+
+    digest: bytes
+    lender: str
+    borrower: str
+    borrower_commitment: bytes
+    terms_digest: bytes
+    supersedes: bytes = ZERO32
+
+    def __post_init__(self) -> None:
+        for name in ("digest", "borrower_commitment", "terms_digest", "supersedes"):
+            value = getattr(self, name)
+            if not isinstance(value, bytes | bytearray) or len(value) != 32:
+                raise InvalidInput(f"agreement.{name} must be 32 bytes")
+            object.__setattr__(self, name, bytes(value))
+        for name in ("lender", "borrower"):
+            address = parse_address(getattr(self, name), field=f"agreement.{name}")
+            object.__setattr__(self, name, address)
+
+
+@dataclass(frozen=True)
+class SignedAgreement:
+    """An agreement with the lender's and the borrower's signatures over it."""
+
+    agreement: Agreement
+    lender_signature: bytes
+    borrower_signature: bytes
+
+    def __post_init__(self) -> None:
+        for name in ("lender_signature", "borrower_signature"):
+            value = getattr(self, name)
+            if not isinstance(value, bytes | bytearray):
+                raise SignatureError(f"{name} must be bytes")
+            object.__setattr__(self, name, bytes(value))
+
+    def check_signatures(self, domain: Domain) -> None:
+        """Raise SignatureMismatch unless each party signed this agreement in `domain`.
+
+        A signature that recovers to nobody is a mismatch too: it may still be a valid
+        ERC-1271 smart-wallet signature, which only the chain can judge.
+        """
+        parties = (
+            ("lender", self.agreement.lender, self.lender_signature),
+            ("borrower", self.agreement.borrower, self.borrower_signature),
+        )
+        for party, expected, signature in parties:
+            try:
+                recovered = recover_signer(self.agreement, domain, signature)
+            except SignatureError as exc:
+                raise SignatureMismatch(
+                    f"{party} signature recovers to no address ({exc}), expected {party} {expected}"
+                ) from None
+            if recovered != expected:
+                raise SignatureMismatch(
+                    f"{party} signature recovers to {recovered}, expected {party} {expected}"
+                )
+
+
+def typed_data(agreement: Agreement, domain: Domain) -> dict[str, Any]:
+    """Return the JSON-ready EIP-712 document a wallet signs (eth_signTypedData_v4)."""
+    return {
+        "types": {
+            "EIP712Domain": [dict(field) for field in _DOMAIN_FIELDS],
+            "Agreement": [dict(field) for field in _AGREEMENT_FIELDS],
+        },
+        "primaryType": "Agreement",
+        "domain": {
+            "name": Domain.NAME,
+            "version": Domain.VERSION,
+            "chainId": domain.chain_id,
+            "verifyingContract": domain.verifying_contract,
+        },
+        "message": {
+            "digest": to_hex(agreement.digest),
+            "lender": agreement.lender,
+            "borrower": agreement.borrower,
+            "borrowerCommitment": to_hex(agreement.borrower_commitment),
+            "termsDigest": to_hex(agreement.terms_digest),
+            "supersedes": to_hex(agreement.supersedes),
+        },
+    }
+
+
+def signing_hash(agreement: Agreement, domain: Domain) -> bytes:
+    """Return the 32-byte EIP-712 digest: keccak256(0x1901 ‖ domainSeparator ‖ structHash)."""
+    message = _signable(agreement, domain)
+    return keccak(b"\x19" + bytes(message.version) + message.header + message.body)
+
+
+def sign_agreement(agreement: Agreement, domain: Domain, private_key: bytes | str) -> bytes:
+    """Return the 65-byte (r, s, v) EIP-712 signature of `agreement` by `private_key`."""
+    try:
+        signed = Account.sign_message(_signable(agreement, domain), private_key)
+    except (ValueError, TypeError, ValidationError):
+        # Never echo the library's message: it may quote key material.
+        raise InvalidInput("private_key must be a secp256k1 key of 32 bytes") from None
+    return bytes(signed.signature)
+
+
+def recover_signer(agreement: Agreement, domain: Domain, signature: bytes) -> str:
+    """Return the checksummed address that made `signature`; reject what the contract rejects."""
+    _require_canonical(signature)
+    try:
+        return str(Account.recover_message(_signable(agreement, domain), signature=signature))
+    except (BadSignature, ValidationError) as exc:
+        raise SignatureError(f"signature cannot be recovered: {exc}") from None
+
+
+def _signable(agreement: Agreement, domain: Domain) -> SignableMessage:
+    return encode_typed_data(full_message=typed_data(agreement, domain))
+
+
+def _require_canonical(signature: bytes) -> None:
+    """Accept only what OpenZeppelin ECDSA accepts, so Python and the chain agree."""
+    if not isinstance(signature, bytes | bytearray) or len(signature) != SIGNATURE_LENGTH:
+        raise SignatureError(f"signature must be {SIGNATURE_LENGTH} bytes (r, s, v)")
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64]
+    if v not in (27, 28):
+        raise SignatureError(f"signature v must be 27 or 28, got {v}")
+    if not 0 < r < _SECP256K1_N:
+        raise SignatureError("signature r is out of range")
+    if not 0 < s <= _SECP256K1_N // 2:
+        raise SignatureError("signature s is not in the lower half of the curve order")
