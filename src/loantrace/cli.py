@@ -18,7 +18,7 @@ from loantrace.domain.errors import LoantraceError
 app = typer.Typer(
     help="Notarise loan agreements on an EVM chain and verify them.", no_args_is_help=True
 )
-console = Console()
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 ApiOption = Annotated[

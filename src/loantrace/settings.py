@@ -9,7 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from loantrace.domain.errors import ConfigurationError
 
-# Well-known development key (anvil's first account). Accepted in dev mode only.
+# A published development key (it is in this repository). Accepted in dev mode only.
 DEV_NOTARY_KEY = "0xac0974bec39a17e36ba4a4b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 

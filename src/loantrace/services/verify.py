@@ -73,28 +73,22 @@ class Verifier:
         if evidence is None:
             evidence = self._stored_evidence(key)
         if evidence is None:
-            return VerificationReport(
-                key, "not_found", explanation="no notarisation of this digest on chain"
-            )
+            return self._not_found(key, "no notarisation of this digest on chain")
         if evidence.signed.agreement.digest != digest:
             raise InvalidInput("the Merkle evidence is for another digest")
         batch = self._registry.batch_of(evidence.root)
         if batch is None:
-            return VerificationReport(
-                key, "not_found", explanation="the Merkle root is not anchored on chain"
-            )
+            return self._not_found(key, "the Merkle root is not anchored on chain")
         on_chain = self._registry.verify_inclusion(evidence.root, evidence.signed, evidence.proof)
         values = agreement_leaf_values(evidence.signed)
         local = verify(evidence.root, AGREEMENT_LEAF_TYPES, values, list(evidence.proof))
         proof_valid = on_chain and local
         if not proof_valid:
-            return VerificationReport(
-                key,
-                "not_found",
+            return replace(
+                self._not_found(key, "the proof does not place this agreement under the root"),
                 mode="batch",
                 merkle_root=to_hex(evidence.root),
                 merkle_proof_valid=False,
-                explanation="the proof does not place this agreement under the anchored root",
             )
         report = self._report(evidence.signed, "batch", batch.block_number, batch.timestamp, None)
         if batch.lender != evidence.signed.agreement.lender:
@@ -140,6 +134,16 @@ class Verifier:
             superseded_by=to_hex(status.successor) if any(status.successor) else None,
             revoke_reason=status.reason or None,
             explanation=_explain(verdict),
+        )
+
+    def _not_found(self, digest: str, why: str) -> VerificationReport:
+        domain = self._registry.domain
+        return VerificationReport(
+            digest,
+            "not_found",
+            chain_id=domain.chain_id,
+            contract_address=domain.verifying_contract,
+            explanation=why,
         )
 
     def _party_signed(self, party: str, recovered: str | None, mode: str) -> bool:
