@@ -15,10 +15,13 @@ from eth_account import Account
 from typer.testing import CliRunner
 
 from loantrace.api.app import create_app
-from loantrace.chain.anvil import free_port
+from loantrace.chain.anvil import Anvil, free_port
 from loantrace.cli import app
+from loantrace.domain.agreement import Agreement, Domain, sign_agreement
+from loantrace.domain.digest import document_digest
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.runtime import Runtime
+from loantrace.settings import DEV_NOTARY_KEY, Settings
 from tests.conftest import SAMPLE_TERMS
 
 runner = CliRunner()
@@ -141,3 +144,41 @@ def test_http_errors_are_problem_json_over_the_wire(api_url: str) -> None:
     )
     assert big.status_code == 413
     assert big.json()["type"] == "urn:loantrace:problem:payload-too-large"
+
+
+@pytest.mark.anvil
+def test_notarise_and_verify_against_configured_node_and_database(
+    anvil: Anvil, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --api the CLI uses LOANTRACE_RPC_URL and LOANTRACE_DATABASE_URL directly."""
+    monkeypatch.setenv("LOANTRACE_RPC_URL", anvil.url)
+    monkeypatch.setenv("LOANTRACE_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("LOANTRACE_NOTARY_KEY", to_hex(Account.create().key))
+    # First run deploys the registry and binds the database; read its domain back.
+    rt = Runtime.start(Settings())
+    domain: Domain = rt.registry.domain
+    lender = rt.notary.lender
+    rt.close()
+    assert lender != Account.from_key(DEV_NOTARY_KEY).address
+    document = tmp_path / "local.pdf"
+    document.write_bytes(b"local mode agreement")
+    borrower = Account.create()
+    agreement = Agreement(
+        digest=document_digest(document.read_bytes()),
+        lender=lender,
+        borrower=borrower.address,
+        borrower_commitment=b"\x01" * 32,
+        terms_digest=SAMPLE_TERMS.digest(),
+    )
+    sidecar = {
+        "borrower": borrower.address,
+        "borrower_commitment": to_hex(b"\x01" * 32),
+        "borrower_signature": to_hex(sign_agreement(agreement, domain, borrower.key)),
+        "terms": SAMPLE_TERMS.to_json(),
+    }
+    (tmp_path / "local.pdf.agreement.json").write_text(json.dumps(sidecar))
+    result = runner.invoke(app, ["notarise", str(document)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["verify", str(document)])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output

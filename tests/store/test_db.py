@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import text
 
 from loantrace.chain.anvil import Anvil
 from loantrace.chain.node import connect
 from loantrace.domain.errors import ChainMismatch
-from loantrace.store.db import bind_chain, init_schema, make_engine, read_binding
+from loantrace.store.db import alembic_config, bind_chain, init_schema, make_engine, read_binding
 from tests.conftest import SubmissionFactory, start_runtime
 
 
@@ -85,5 +86,5 @@ def test_notarise_batch_and_verify_on_postgresql_and_anvil(
         assert rt.readiness()["database"] == "ok"
     finally:
         with rt.engine.begin() as conn:
-            conn.execute(text("DROP TABLE agreements, batches, chain_binding"))
+            command.downgrade(alembic_config(conn), "base")
         rt.close()

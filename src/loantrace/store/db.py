@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from loantrace.domain.errors import ChainMismatch
 from loantrace.store.models import ChainBindingRow
@@ -44,9 +47,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = int.from_bytes(b"loantrace-migrate"[:8], "big") >> 1  # fits a bigint
+
+
+def alembic_config(connection: Connection) -> Config:
+    """Return an Alembic config that migrates `connection` with our migration scripts."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
 def init_schema(engine: Engine) -> None:
-    """Create missing tables."""
-    SQLModel.metadata.create_all(engine)
+    """Bring the schema up to the newest migration (a no-op when it is current)."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # One migrator at a time when several API processes start together.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+        command.upgrade(alembic_config(connection), "head")
 
 
 @contextmanager

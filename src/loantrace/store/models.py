@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 
@@ -18,7 +19,7 @@ class ChainBindingRow(SQLModel, table=True):
     __tablename__ = "chain_binding"
 
     id: int = Field(default=1, primary_key=True)
-    chain_id: int
+    chain_id: int = Field(sa_type=BigInteger)
     genesis_hash: str = Field(max_length=66)
     registry_address: str = Field(max_length=42)
     created_at: datetime = Field(default_factory=utcnow)
@@ -33,8 +34,8 @@ class BatchRow(SQLModel, table=True):
     lender: str = Field(max_length=42, index=True)
     count: int
     tx_hash: str = Field(max_length=66)
-    block_number: int
-    block_timestamp: int
+    block_number: int = Field(sa_type=BigInteger)
+    block_timestamp: int = Field(sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -57,8 +58,8 @@ class AgreementRow(SQLModel, table=True):
     superseded_by: str | None = Field(default=None, max_length=66)
     revoke_reason: int | None = None
     tx_hash: str = Field(max_length=66)
-    block_number: int
-    block_timestamp: int
+    block_number: int = Field(sa_type=BigInteger)
+    block_timestamp: int = Field(sa_type=BigInteger)
     batch_root: str | None = Field(default=None, foreign_key="batches.root", max_length=66)
     leaf_index: int | None = None
     proof_json: str | None = None
