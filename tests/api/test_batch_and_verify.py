@@ -180,6 +180,7 @@ def test_verify_batched_with_receipt_merkle_works_without_database(
     assert stored["verdict"] == "valid"
     assert stored["merkle_proof_valid"] is True
     assert stored["recovered_borrower"] == signed[1].borrower.address
+    assert stored["tx_hash"] == receipts[1]["tx_hash"]
     with rt.engine.begin() as conn:  # an auditor's view: our database knows nothing
         conn.exec_driver_sql("DELETE FROM agreements")
     assert (
@@ -189,6 +190,8 @@ def test_verify_batched_with_receipt_merkle_works_without_database(
     merkle = json.dumps(receipts[1]["merkle"])
     report = client.post("/v1/verify", data={"digest": receipts[1]["digest"], "merkle": merkle})
     assert report.json()["verdict"] == "valid"
+    assert report.json()["tx_hash"] == receipts[1]["tx_hash"]
+    assert report.json()["block_number"] == receipts[1]["block_number"]
     bad = dict(receipts[1]["merkle"])
     bad["proof"] = list(reversed(bad["proof"])) if len(bad["proof"]) > 1 else ["0x" + "00" * 32]
     report = client.post(

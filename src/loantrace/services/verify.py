@@ -90,7 +90,11 @@ class Verifier:
                 merkle_root=to_hex(evidence.root),
                 merkle_proof_valid=False,
             )
-        report = self._report(evidence.signed, "batch", batch.block_number, batch.timestamp, None)
+        anchor = self._registry.find_batch_anchor(evidence.root, batch.block_number)
+        tx_hash = anchor.tx_hash if anchor is not None else None
+        report = self._report(
+            evidence.signed, "batch", batch.block_number, batch.timestamp, tx_hash
+        )
         if batch.lender != evidence.signed.agreement.lender:
             return replace(report, verdict="invalid", explanation="leaf lender did not anchor it")
         return replace(report, merkle_root=to_hex(evidence.root), merkle_proof_valid=True)
@@ -103,6 +107,7 @@ class Verifier:
         timestamp: int,
         tx_hash: str | None,
     ) -> VerificationReport:
+        """Recover both signers and read status and confirmations from the chain."""
         a = signed.agreement
         domain = self._registry.domain
         recovered_lender = _recover(signed, domain, signed.lender_signature)
@@ -113,8 +118,6 @@ class Verifier:
         status = self._registry.status_of(a.digest)
         verdict = _VERDICTS.get(status.status, "valid") if match else "invalid"
         head = self._registry.contract.w3.eth.block_number
-        if tx_hash is None:
-            tx_hash = self._batch_tx(to_hex(a.digest))
         return VerificationReport(
             digest=to_hex(a.digest),
             verdict=verdict,
@@ -160,11 +163,6 @@ class Verifier:
         if row is None or row.mode != "batch":
             return None
         return MerkleEvidence.of_row(row)
-
-    def _batch_tx(self, digest: str) -> str | None:
-        with Session(self._engine) as session:
-            row = repo.get_agreement(session=session, digest=digest)
-        return row.tx_hash if row is not None else None
 
 
 def _recover(signed: SignedAgreement, domain: Domain, signature: bytes) -> str | None:
