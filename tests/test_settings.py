@@ -13,6 +13,7 @@ PROD = {
     "database_url": "postgresql://db/loantrace",
     "notary_key": "0x" + "12" * 32,
     "registry_address": "0x" + "34" * 20,
+    "data_key": "k" * 43 + "=",
 }
 
 

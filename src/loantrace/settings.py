@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -36,6 +38,20 @@ class Settings(BaseSettings):
     receipt_poll_seconds: float = Field(0.01, gt=0, le=5, description="receipt poll interval")
     receipt_timeout_seconds: float = Field(120.0, gt=0, description="wait for a receipt at most")
     log_level: str = Field("INFO", description="logging level")
+    data_key: SecretStr | None = Field(
+        None, description="Fernet key encrypting secrets at rest; dev derives a fixed one"
+    )
+    rate_cap_bps: int = Field(
+        1_200, ge=1, le=100_000, description="APR cap: 4 x the one-year LPR (3.00%) = 12.00%"
+    )
+    due_soon_days: int = Field(3, ge=0, le=60, description="remind this many days before due")
+    grace_days: int = Field(3, ge=0, le=60, description="days after due before overdue")
+    default_after_days: int = Field(90, ge=1, le=3650, description="days past due to default")
+    keeper_interval_seconds: float = Field(30.0, gt=0, description="keeper loop interval")
+    webhook_max_attempts: int = Field(8, ge=1, le=50, description="attempts before dead")
+    webhook_backoff_seconds: float = Field(2.0, gt=0, description="first retry delay")
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0, description="longest retry delay")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="per delivery HTTP timeout")
 
     @model_validator(mode="after")
     def _fail_closed(self) -> Settings:
@@ -47,6 +63,7 @@ class Settings(BaseSettings):
                     ("LOANTRACE_DATABASE_URL", self.database_url),
                     ("LOANTRACE_NOTARY_KEY", self.notary_key),
                     ("LOANTRACE_REGISTRY_ADDRESS", self.registry_address),
+                    ("LOANTRACE_DATA_KEY", self.data_key),
                 )
                 if not value
             ]
@@ -72,6 +89,14 @@ class Settings(BaseSettings):
         if self.embedded:
             return "sqlite://"
         return self.database_url or "sqlite:///./loantrace.db"
+
+    def data_key_bytes(self) -> bytes:
+        """Return the Fernet key for secrets at rest (a fixed derived key in dev mode)."""
+        if self.data_key is not None:
+            return self.data_key.get_secret_value().encode()
+        if self.mode == "dev":
+            return base64.urlsafe_b64encode(hashlib.sha256(b"loantrace dev data key").digest())
+        raise ConfigurationError("LOANTRACE_DATA_KEY is required outside dev mode")
 
     def notary_key_hex(self) -> str:
         """Return the NOTARY key, or the dev key in dev mode when none is set."""
