@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import solcx
+from solcx.exceptions import SolcError
 
 from loantrace.domain.errors import ConfigurationError
 
-CONTRACTS = ("AgreementRegistry",)
+CONTRACTS = ("AgreementRegistry", "LoanLedger")
 ARTIFACTS_DIR = Path(__file__).with_name("artifacts")
 EVM_VERSION = "cancun"
 OPTIMIZER_RUNS = 10_000
@@ -70,7 +71,10 @@ def compile_artifacts(root: Path) -> dict[str, dict[str, Any]]:
     if not (root / "node_modules" / "solc").is_dir():
         raise ConfigurationError("solc-js is not installed: run `npm ci` first")
     data = standard_input(root)
-    output = solcx.compile_standard(data, solc_binary=solc, base_path=root)
+    try:
+        output = solcx.compile_standard(data, solc_binary=solc, base_path=root)
+    except SolcError as exc:
+        raise ConfigurationError(f"compilation failed:\n{exc.stdout_data or exc}") from exc
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise ConfigurationError("\n".join(e["formattedMessage"] for e in errors))

@@ -37,6 +37,29 @@ _ERRORS: dict[str, tuple[type[err.LoantraceError], str]] = {
     ),
     "AgreementRegistryInvalidReason": (err.InvalidInput, "a revocation needs a reason code > 0"),
     "AccessControlUnauthorizedAccount": (err.Unauthorized, "the account lacks the required role"),
+    "LoanLedgerAgreementNotActive": (
+        err.NotActive,
+        "the agreement is not singly notarised and in force on chain",
+    ),
+    "LoanLedgerNotLender": (err.Unauthorized, "only the loan's lender may do this"),
+    "LoanLedgerAlreadyRegistered": (err.Conflict, "a loan is already registered for it"),
+    "LoanLedgerUnknownLoan": (err.NotFound, "no such loan on chain"),
+    "LoanLedgerRateCapExceeded": (err.InvalidInput, "the APR is above the rate cap in force"),
+    "LoanLedgerInvalidSchedule": (err.InvalidInput, "the repayment schedule is invalid"),
+    "LoanLedgerZeroAmount": (err.InvalidInput, "the amount must be positive"),
+    "LoanLedgerDisbursementExceedsPrincipal": (
+        err.InvalidInput,
+        "total disbursed would exceed the principal",
+    ),
+    "LoanLedgerRepaymentExceedsOutstanding": (
+        err.InvalidInput,
+        "the repayment exceeds what is outstanding",
+    ),
+    "LoanLedgerNotActive": (err.NotActive, "the loan does not accept this in its status"),
+    "LoanLedgerReferenceUsed": (err.Conflict, "this external reference was already recorded"),
+    "LoanLedgerInvalidRateCap": (err.InvalidInput, "the rate cap must be 1..100000 bps"),
+    "LoanLedgerInvalidPolicy": (err.InvalidInput, "the reminder policy is invalid"),
+    "LoanLedgerPerformDataTooLong": (err.InvalidInput, "too many reminders in one upkeep"),
 }
 
 

@@ -49,6 +49,21 @@ class Node:
         """Return the latest block number."""
         return int(self.w3.eth.block_number)
 
+    def now(self) -> int:
+        """Return the timestamp of the latest block."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def advance_time(self, seconds: int) -> int:
+        """Move a development chain's clock forward and mine a block; return its timestamp."""
+        target = self.now() + seconds
+        if self.embedded:
+            self.tester.time_travel(target)  # type: ignore[union-attr]
+            self.tester.mine_blocks(1)  # type: ignore[union-attr]
+        else:
+            self.w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [target])
+            self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+        return self.now()
+
     def fund_for_dev(self, account: LocalAccount) -> None:
         """Give `account` ether on a development chain (embedded or anvil); no-op elsewhere."""
         if self.w3.eth.get_balance(account.address) >= DEV_FUNDING_WEI // 10:

@@ -59,8 +59,9 @@ class NotarisationLog:
 
 
 def revert_decoder() -> RevertDecoder:
-    """Return a decoder for the registry's custom errors."""
-    return RevertDecoder(load_artifact(ARTIFACT)["abi"])
+    """Return a decoder for the custom errors of every loantrace contract."""
+    abis = [load_artifact(name)["abi"] for name in (ARTIFACT, "LoanLedger")]
+    return RevertDecoder([item for abi in abis for item in abi])
 
 
 def deploy_registry(transactor: Transactor, w3: Web3, *, admin: str) -> str:

@@ -1,0 +1,272 @@
+"""Client of the LoanLedger contract: loans, money movements, keeper upkeep, reminders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_abi.abi import decode, encode
+from web3 import Web3
+from web3.contract import Contract
+
+from loantrace.chain.artifacts import load_artifact
+from loantrace.chain.registry import matches_build
+from loantrace.chain.transactor import Transactor, TxResult
+from loantrace.domain.errors import ChainError, ConfigurationError
+from loantrace.domain.hexcodec import to_hex
+
+ARTIFACT = "LoanLedger"
+REGULATOR_ROLE = Web3.keccak(text="REGULATOR_ROLE")
+
+
+class LoanStatus(IntEnum):
+    """Mirror of `ILoanLedger.LoanStatus`."""
+
+    NONE = 0
+    REGISTERED = 1
+    ACTIVE = 2
+    REPAID = 3
+    DEFAULTED = 4
+
+
+@dataclass(frozen=True)
+class ScheduledInstalment:
+    """One instalment as the contract stores it."""
+
+    due_at: int
+    principal: int
+    interest: int
+
+
+@dataclass(frozen=True)
+class LoanOnChain:
+    """A loan as the contract stores it."""
+
+    lender: str
+    status: LoanStatus
+    apr_bps: int
+    instalment_count: int
+    next_unpaid: int
+    currency: str
+    principal: int
+    disbursed: int
+    repaid: int
+    scheduled_total: int
+    paid_into_next: int
+
+
+@dataclass(frozen=True)
+class RaisedReminder:
+    """A `ReminderRaised` event and where it is on chain."""
+
+    tx_hash: str
+    log_index: int
+    block_number: int
+    loan_id: str
+    lender: str
+    instalment: int
+    stage: int
+    due_at: int
+    amount_due: int
+    days_past_due: int
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    """What `checkUpkeep` found: reminders due now, and the data to perform them."""
+
+    needed: bool
+    perform_data: bytes
+    entries: tuple[tuple[str, int, int], ...]  # (loan id hex, instalment, stage)
+
+
+def deploy_ledger(
+    transactor: Transactor,
+    w3: Web3,
+    *,
+    admin: str,
+    registry: str,
+    rate_cap_bps: int,
+    policy: tuple[int, int, int],
+) -> str:
+    """Deploy a LoanLedger trusting `registry`; return its address."""
+    artifact = load_artifact(ARTIFACT)
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    result = transactor.send(factory.constructor(admin, registry, rate_cap_bps, policy))
+    receipt = w3.eth.get_transaction_receipt(result.tx_hash)  # type: ignore[arg-type]
+    if receipt["contractAddress"] is None:
+        raise ChainError("deployment produced no contract address")
+    return str(receipt["contractAddress"])
+
+
+def encode_check_data(start: int, count: int) -> bytes:
+    """Return `checkUpkeep` input for the page of loans [start, start + count)."""
+    return encode(["uint256", "uint256"], [start, count])
+
+
+def encode_perform_data(entries: Sequence[tuple[bytes, int, int]]) -> bytes:
+    """Return `performUpkeep` input for (loan id, instalment, stage) entries."""
+    ids, indexes, stages = (
+        (list(col) for col in zip(*entries, strict=True)) if entries else ([], [], [])
+    )
+    return encode(["bytes32[]", "uint16[]", "uint8[]"], [ids, indexes, stages])
+
+
+class LedgerClient:
+    """Typed calls to one deployed LoanLedger."""
+
+    def __init__(self, w3: Web3, address: str, transactor: Transactor) -> None:
+        artifact = load_artifact(ARTIFACT)
+        code = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))
+        if not matches_build(code, artifact):
+            raise ConfigurationError(f"no LoanLedger of this build at {address}")
+        self._w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
+        self.transactor = transactor
+
+    # writes ---------------------------------------------------------------------------------
+
+    def register_loan(
+        self,
+        *,
+        loan_id: bytes,
+        borrower_commitment: bytes,
+        principal: int,
+        apr_bps: int,
+        currency: str,
+        purpose: str,
+        schedule: Sequence[ScheduledInstalment],
+        dry_run: bool = False,
+    ) -> TxResult | None:
+        """Register a loan for the notarised agreement `loan_id` with its schedule."""
+        terms = (
+            loan_id,
+            borrower_commitment,
+            principal,
+            apr_bps,
+            currency.encode("ascii"),
+            purpose.encode("ascii").ljust(32, b"\0"),
+        )
+        rows = [(i.due_at, i.principal, i.interest) for i in schedule]
+        call = self.contract.functions.registerLoan(terms, rows)
+        if dry_run:
+            self.transactor.preflight(call)
+            return None
+        return self.transactor.send(call)
+
+    def record_disbursement(
+        self, loan_id: bytes, amount: int, to_account: bytes, external_ref: bytes
+    ) -> TxResult:
+        """Record money paid out to the borrower."""
+        call = self.contract.functions.recordDisbursement(loan_id, amount, to_account, external_ref)
+        return self.transactor.send(call)
+
+    def record_repayment(
+        self, loan_id: bytes, amount: int, from_account: bytes, external_ref: bytes
+    ) -> TxResult:
+        """Record a repayment (allocated oldest instalment first by the contract)."""
+        call = self.contract.functions.recordRepayment(loan_id, amount, from_account, external_ref)
+        return self.transactor.send(call)
+
+    def set_rate_cap(self, bps: int) -> TxResult:
+        """Set the APR cap (REGULATOR only)."""
+        return self.transactor.send(self.contract.functions.setRateCap(bps))
+
+    def grant_regulator(self, account: str) -> TxResult:
+        """Grant REGULATOR to `account` (admin only)."""
+        return self.transactor.send(self.contract.functions.grantRole(REGULATOR_ROLE, account))
+
+    def update_status(self, loan_id: bytes) -> TxResult:
+        """Mark the loan Defaulted if it is past the default age (permissionless)."""
+        return self.transactor.send(self.contract.functions.updateStatus(loan_id))
+
+    def perform_upkeep(self, perform_data: bytes) -> TxResult:
+        """Emit the reminders in `perform_data` that are still due (permissionless)."""
+        return self.transactor.send(self.contract.functions.performUpkeep(perform_data))
+
+    # reads ----------------------------------------------------------------------------------
+
+    def check_upkeep(self, start: int = 0, count: int = 200) -> Upkeep:
+        """Ask the contract which reminders are due among one page of loans."""
+        needed, data = self.contract.functions.checkUpkeep(encode_check_data(start, count)).call()
+        ids, indexes, stages = decode(["bytes32[]", "uint16[]", "uint8[]"], bytes(data))
+        entries = tuple(
+            (to_hex(bytes(i)), int(n), int(s)) for i, n, s in zip(ids, indexes, stages, strict=True)
+        )
+        return Upkeep(bool(needed), bytes(data), entries)
+
+    def loan_of(self, loan_id: bytes) -> LoanOnChain | None:
+        """Return the loan stored under `loan_id`, if any."""
+        raw = self.contract.functions.loanOf(loan_id).call()
+        if int(raw[1]) == 0:
+            return None
+        lender, status, apr, count, next_unpaid, currency, *amounts = raw
+        principal, disbursed, repaid, scheduled_total, paid_into_next = map(int, amounts)
+        return LoanOnChain(
+            lender=lender,
+            status=LoanStatus(status),
+            apr_bps=int(apr),
+            instalment_count=int(count),
+            next_unpaid=int(next_unpaid),
+            currency=bytes(currency).rstrip(b"\0").decode("ascii"),
+            principal=principal,
+            disbursed=disbursed,
+            repaid=repaid,
+            scheduled_total=scheduled_total,
+            paid_into_next=paid_into_next,
+        )
+
+    def instalment_of(self, loan_id: bytes, index: int) -> tuple[ScheduledInstalment, int]:
+        """Return instalment `index` of a loan and the bitmask of stages already reminded."""
+        (due_at, principal, interest), reminded = self.contract.functions.instalmentOf(
+            loan_id, index
+        ).call()
+        return ScheduledInstalment(int(due_at), int(principal), int(interest)), int(reminded)
+
+    def outstanding(self, loan_id: bytes) -> int:
+        """Return what is still owed on the loan."""
+        return int(self.contract.functions.outstandingOf(loan_id).call())
+
+    def days_past_due(self, loan_id: bytes) -> tuple[int, int]:
+        """Return (days past due, bucket) of the oldest unpaid instalment."""
+        days, bucket = self.contract.functions.daysPastDue(loan_id).call()
+        return int(days), int(bucket)
+
+    def rate_cap(self) -> int:
+        """Return the APR cap in force."""
+        return int(self.contract.functions.rateCap().call())
+
+    def loan_count(self) -> int:
+        """Return how many loans are registered."""
+        return int(self.contract.functions.loanCount().call())
+
+    def reminders_in(self, result: TxResult) -> list[RaisedReminder]:
+        """Decode the `ReminderRaised` events of a mined transaction."""
+        event = self.contract.events.ReminderRaised()
+        out = []
+        for entry in result.logs:
+            if entry["address"] != self.address:
+                continue
+            try:
+                decoded: Any = event.process_log(entry)
+            except Exception:  # noqa: S112 - another event of this contract
+                continue
+            args = decoded["args"]
+            out.append(
+                RaisedReminder(
+                    tx_hash=result.tx_hash,
+                    log_index=int(decoded["logIndex"]),
+                    block_number=result.block_number,
+                    loan_id=to_hex(bytes(args["loanId"])),
+                    lender=args["lender"],
+                    instalment=int(args["instalment"]),
+                    stage=int(args["stage"]),
+                    due_at=int(args["dueAt"]),
+                    amount_due=int(args["amountDue"]),
+                    days_past_due=int(args["daysPastDue"]),
+                )
+            )
+        return out
