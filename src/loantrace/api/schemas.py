@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loantrace.domain.terms import MAX_PRINCIPAL, LoanTerms
+from loantrace.domain.terms import MAX_INSTALMENTS, MAX_PRINCIPAL, LoanTerms
 
 HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
 HEX_ADDRESS = r"^(0x)?[0-9a-fA-F]{40}$"
@@ -20,7 +20,7 @@ class TermsIn(BaseModel):
     principal: int = Field(gt=0, le=MAX_PRINCIPAL, examples=[500_000])
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])
     apr_bps: int = Field(ge=0, le=100_000, examples=[1_450])
-    instalments: int = Field(ge=1, le=600, examples=[12])
+    instalments: int = Field(ge=1, le=MAX_INSTALMENTS, examples=[12])
     repayment_method: Literal["annuity", "equal_principal", "bullet"] = "annuity"
     first_due_date: str = Field(examples=["2027-01-15"])
     purpose: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,31}$", examples=["CONSUMPTION"])

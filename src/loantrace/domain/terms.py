@@ -17,6 +17,7 @@ _PURPOSE = re.compile(r"^[A-Z][A-Z0-9_]{1,31}$")
 MAX_APR_BPS = 100_000  # 1000 % a year: anything above is a typo, not a loan.
 # RFC 8785 represents numbers as IEEE doubles: integers above 2**53 - 1 are not exact.
 MAX_PRINCIPAL = 2**53 - 1
+MAX_INSTALMENTS = 360  # the on-chain ledger's bound
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class LoanTerms:
     def __post_init__(self) -> None:
         _check_int("principal", self.principal, 1, MAX_PRINCIPAL)
         _check_int("apr_bps", self.apr_bps, 0, MAX_APR_BPS)
-        _check_int("instalments", self.instalments, 1, 600)
+        _check_int("instalments", self.instalments, 1, MAX_INSTALMENTS)
         if not _CURRENCY.match(self.currency):
             raise InvalidInput("terms.currency must be an ISO 4217 code such as CNY or USD")
         if self.repayment_method not in _METHODS:
