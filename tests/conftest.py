@@ -136,6 +136,7 @@ def make_submission() -> SubmissionFactory:
         supersedes: bytes | None = None,
         borrower: LocalAccount | None = None,
         signer: LocalAccount | None = None,
+        terms: LoanTerms = SAMPLE_TERMS,
     ) -> Signed:
         document = document or f"agreement {uuid.uuid4()}".encode()
         borrower = borrower or Account.create()
@@ -145,7 +146,7 @@ def make_submission() -> SubmissionFactory:
             lender=rt.notary.lender,
             borrower=borrower.address,
             borrower_commitment=commitment,
-            terms_digest=SAMPLE_TERMS.digest(),
+            terms_digest=terms.digest(),
             supersedes=supersedes or bytes(32),
         )
         signature = sign_agreement(agreement, rt.registry.domain, (signer or borrower).key)
@@ -154,7 +155,7 @@ def make_submission() -> SubmissionFactory:
             borrower=borrower.address,
             borrower_commitment=commitment,
             borrower_signature=signature,
-            terms=SAMPLE_TERMS,
+            terms=terms,
             supersedes=supersedes,
         )
         return Signed(submission, borrower, document)

@@ -47,6 +47,7 @@ def _fail(message: str) -> None:
 def demo() -> None:
     """Run the demo on the embedded chain: notarise, batch, tamper, verify; exit 0 if all hold."""
     from loantrace.services.demo import run_demo
+    from loantrace.services.demo_ledger import run_ledger_demo
     from loantrace.services.runtime import Runtime
     from loantrace.settings import Settings
 
@@ -56,6 +57,7 @@ def demo() -> None:
     console.print(f"chain id {runtime.node.chain_id}, AgreementRegistry {runtime.registry.address}")
     console.print(f"lender (NOTARY) {runtime.notary.lender}\n")
     result = run_demo(runtime)
+    reminders = run_ledger_demo(runtime, result)
     table = Table(title="What happened")
     for column in ("step", "digest (= sha256sum)", "outcome", "expected", "detail"):
         table.add_column(column)
@@ -65,6 +67,18 @@ def demo() -> None:
             step.action, step.digest[:18] + "…", f"{mark}{step.outcome}", step.expected, step.detail
         )
     console.print(table)
+    received = Table(title="Reminders raised by the contract, received signed by the demo webhook")
+    for column in ("loan", "instalment", "stage", "days past due", "amount due"):
+        received.add_column(column)
+    for line in reminders:
+        received.add_row(
+            line.loan,
+            str(line.instalment + 1),
+            line.stage,
+            str(line.days_past_due),
+            f"{line.amount_due:,}",
+        )
+    console.print(received)
     if not result.ok:
         _fail("some steps did not give the expected outcome")
     console.print("[green]all steps gave the expected outcome[/green]")
@@ -76,6 +90,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
     """Serve the HTTP API (embedded chain and in-memory SQLite unless settings say otherwise)."""
+    import threading
+
     import uvicorn
 
     from loantrace.api.app import create_app
@@ -91,7 +107,56 @@ def serve(
         )
     console.print(f"AgreementRegistry {runtime.registry.address} on chain {runtime.node.chain_id}")
     console.print(f"lender (NOTARY) {runtime.notary.lender}; API on http://{host}:{port}")
-    uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level.lower())
+    stop = threading.Event()
+    if runtime.node.embedded or settings.keeper_in_serve:
+        threading.Thread(
+            target=runtime.keeper.run_forever,
+            args=(settings.keeper_interval_seconds, stop),
+            name="keeper",
+            daemon=True,
+        ).start()
+        console.print(f"keeper runs in this process every {settings.keeper_interval_seconds}s")
+    try:
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level.lower())
+    finally:
+        stop.set()
+
+
+@app.command()
+def keeper(
+    once: Annotated[bool, typer.Option("--once", help="one round, then exit (for cron)")] = False,
+    interval: Annotated[
+        float | None, typer.Option(help="seconds between rounds (default: setting)")
+    ] = None,
+) -> None:
+    """Perform due upkeep (contract-raised reminders) and deliver them to webhooks."""
+    import signal
+    import threading
+
+    from loantrace.services.runtime import Runtime
+
+    settings = _settings()
+    _setup_logging(settings.log_level)
+    if settings.embedded:
+        _fail(
+            "the embedded chain lives inside one process: `loantrace serve` runs the keeper "
+            "itself. Set LOANTRACE_RPC_URL to run a separate keeper against a real node"
+        )
+    runtime = Runtime.start(settings)
+    if once:
+        result = runtime.keeper.run_once()
+        console.print(
+            f"performed {result.upkeeps_performed} upkeeps, recorded "
+            f"{result.reminders_recorded} reminders, delivered {result.deliveries.delivered}, "
+            f"retrying {result.deliveries.retried}, dead {result.deliveries.dead}"
+        )
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    every = interval or settings.keeper_interval_seconds
+    console.print(f"keeper running every {every}s on ledger {runtime.ledger.address}")
+    runtime.keeper.run_forever(every, stop)
 
 
 def _sidecar(file: Path) -> dict[str, Any]:
@@ -252,16 +317,16 @@ def compile(
 @app.command("gas-report")
 def gas_report() -> None:
     """Print the gas of a single notarisation and of batches of 1, 16, 256 and 1,024."""
-    from loantrace.services.gas import measure
+    from loantrace.services.gas import measure, measure_ledger
     from loantrace.services.runtime import Runtime
     from loantrace.settings import Settings
 
     _setup_logging("WARNING")
     runtime = Runtime.start(Settings(mode="dev", rpc_url=None, database_url=None))
     table = Table(title="Gas on the embedded chain (cancun rules)")
-    for column in ("operation", "documents", "gas", "gas per document"):
+    for column in ("operation", "items", "gas", "gas per item"):
         table.add_column(column, justify="right")
-    for line in measure(runtime):
+    for line in [*measure(runtime), *measure_ledger(runtime)]:
         table.add_row(
             line.operation, str(line.documents), f"{line.gas:,}", f"{line.per_document:,}"
         )

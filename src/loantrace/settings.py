@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     registry_address: str | None = Field(
         None, description="deployed AgreementRegistry; unset = deploy one (dev only)"
     )
+    ledger_address: str | None = Field(
+        None, description="deployed LoanLedger; unset = deploy one (dev only)"
+    )
+    ledger_start_block: int = Field(0, ge=0, description="block the ledger was deployed in")
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest upload")
     max_batch_size: int = Field(4096, ge=1, le=65536, description="most agreements in one batch")
     receipt_poll_seconds: float = Field(0.01, gt=0, le=5, description="receipt poll interval")
@@ -48,6 +52,9 @@ class Settings(BaseSettings):
     grace_days: int = Field(3, ge=0, le=60, description="days after due before overdue")
     default_after_days: int = Field(90, ge=1, le=3650, description="days past due to default")
     keeper_interval_seconds: float = Field(30.0, gt=0, description="keeper loop interval")
+    keeper_in_serve: bool = Field(
+        False, description="run the keeper inside `serve` (always on with the embedded chain)"
+    )
     webhook_max_attempts: int = Field(8, ge=1, le=50, description="attempts before dead")
     webhook_backoff_seconds: float = Field(2.0, gt=0, description="first retry delay")
     webhook_backoff_max_seconds: float = Field(3600.0, gt=0, description="longest retry delay")
@@ -63,6 +70,7 @@ class Settings(BaseSettings):
                     ("LOANTRACE_DATABASE_URL", self.database_url),
                     ("LOANTRACE_NOTARY_KEY", self.notary_key),
                     ("LOANTRACE_REGISTRY_ADDRESS", self.registry_address),
+                    ("LOANTRACE_LEDGER_ADDRESS", self.ledger_address),
                     ("LOANTRACE_DATA_KEY", self.data_key),
                 )
                 if not value

@@ -14,7 +14,7 @@ from loantrace.api.app import create_app
 from loantrace.chain.node import Node
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.runtime import Runtime
-from tests.conftest import SAMPLE_TERMS, Signed, start_runtime
+from tests.conftest import Signed, start_runtime
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def form_of(signed: Signed, *, with_digest: bool = True) -> dict[str, str]:
         "borrower": sub.borrower,
         "borrower_commitment": to_hex(sub.borrower_commitment),
         "borrower_signature": to_hex(sub.borrower_signature),
-        "terms": json.dumps(SAMPLE_TERMS.to_json()),
+        "terms": json.dumps(sub.terms.to_json()),
     }
     if with_digest:
         form["digest"] = to_hex(sub.digest)
@@ -56,7 +56,7 @@ def json_item(signed: Signed) -> dict[str, Any]:
         "borrower": sub.borrower,
         "borrower_commitment": to_hex(sub.borrower_commitment),
         "borrower_signature": to_hex(sub.borrower_signature),
-        "terms": SAMPLE_TERMS.to_json(),
+        "terms": sub.terms.to_json(),
     }
 
 

@@ -79,34 +79,25 @@ def ref() -> bytes:
     return uuid.uuid4().bytes * 2
 
 
-@pytest.fixture
-def env(runtime: Runtime, make_submission: SubmissionFactory) -> LedgerEnv:
-    """A ledger on each chain (embedded and anvil)."""
+def _ledger_env(rt: Runtime, make: SubmissionFactory) -> LedgerEnv:
     address = deploy_ledger(
-        runtime.registry.transactor,
-        runtime.node.w3,
-        admin=runtime.notary.lender,
-        registry=runtime.registry.address,
+        rt.registry.transactor,
+        rt.node.w3,
+        admin=rt.notary.lender,
+        registry=rt.registry.address,
         rate_cap_bps=CAP_BPS,
         policy=POLICY,
     )
-    return LedgerEnv(
-        runtime,
-        LedgerClient(runtime.node.w3, address, runtime.registry.transactor),
-        make_submission,
-    )
+    return LedgerEnv(rt, LedgerClient(rt.node.w3, address, rt.registry.transactor), make)
+
+
+@pytest.fixture
+def env(runtime: Runtime, make_submission: SubmissionFactory) -> LedgerEnv:
+    """A fresh ledger on each chain (embedded and anvil)."""
+    return _ledger_env(runtime, make_submission)
 
 
 @pytest.fixture
 def embedded_env(embedded_runtime: Runtime, make_submission: SubmissionFactory) -> LedgerEnv:
-    """A ledger on the embedded chain only (for time travel heavy tests)."""
-    address = deploy_ledger(
-        embedded_runtime.registry.transactor,
-        embedded_runtime.node.w3,
-        admin=embedded_runtime.notary.lender,
-        registry=embedded_runtime.registry.address,
-        rate_cap_bps=CAP_BPS,
-        policy=POLICY,
-    )
-    client = LedgerClient(embedded_runtime.node.w3, address, embedded_runtime.registry.transactor)
-    return LedgerEnv(embedded_runtime, client, make_submission)
+    """A fresh ledger on the embedded chain only (for heavier time-travel tests)."""
+    return _ledger_env(embedded_runtime, make_submission)

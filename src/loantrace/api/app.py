@@ -7,12 +7,16 @@ from fastapi import FastAPI
 from loantrace import __version__
 from loantrace.api import problems
 from loantrace.api.limits import BodySizeLimit
+from loantrace.api.loan_routes import router as loan_router
 from loantrace.api.routes import router
+from loantrace.api.webhook_routes import router as webhook_router
 from loantrace.services.runtime import Runtime
 
 DESCRIPTION = """
 Notarise signed loan agreements on an EVM chain (singly or in Merkle batches) and verify
-documents against the chain. Errors are `application/problem+json` (RFC 9457).
+documents against the chain; register loans on the LoanLedger, record disbursements and
+repayments, and receive the reminders the contract raises on your webhooks.
+Errors are `application/problem+json` (RFC 9457).
 """
 
 
@@ -20,7 +24,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     """Return the API serving `runtime`."""
     app = FastAPI(title="loantrace", version=__version__, description=DESCRIPTION)
     app.state.runtime = runtime
+    app.state.webhooks = runtime.webhooks
     problems.install(app)
     app.include_router(router)
+    app.include_router(loan_router)
+    app.include_router(webhook_router)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_upload_bytes)
     return app

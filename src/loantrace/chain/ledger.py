@@ -243,6 +243,15 @@ class LedgerClient:
         """Return how many loans are registered."""
         return int(self.contract.functions.loanCount().call())
 
+    def reminders_between(self, from_block: int, to_block: int) -> list[RaisedReminder]:
+        """Read every `ReminderRaised` event in a block range (whoever performed the upkeep)."""
+        logs = self.contract.events.ReminderRaised.get_logs(
+            from_block=from_block, to_block=to_block
+        )
+        return [
+            _reminder(to_hex(bytes(e["transactionHash"])), int(e["blockNumber"]), e) for e in logs
+        ]
+
     def reminders_in(self, result: TxResult) -> list[RaisedReminder]:
         """Decode the `ReminderRaised` events of a mined transaction."""
         event = self.contract.events.ReminderRaised()
@@ -254,19 +263,21 @@ class LedgerClient:
                 decoded: Any = event.process_log(entry)
             except Exception:  # noqa: S112 - another event of this contract
                 continue
-            args = decoded["args"]
-            out.append(
-                RaisedReminder(
-                    tx_hash=result.tx_hash,
-                    log_index=int(decoded["logIndex"]),
-                    block_number=result.block_number,
-                    loan_id=to_hex(bytes(args["loanId"])),
-                    lender=args["lender"],
-                    instalment=int(args["instalment"]),
-                    stage=int(args["stage"]),
-                    due_at=int(args["dueAt"]),
-                    amount_due=int(args["amountDue"]),
-                    days_past_due=int(args["daysPastDue"]),
-                )
-            )
+            out.append(_reminder(result.tx_hash, result.block_number, decoded))
         return out
+
+
+def _reminder(tx_hash: str, block_number: int, decoded: Any) -> RaisedReminder:
+    args = decoded["args"]
+    return RaisedReminder(
+        tx_hash=tx_hash,
+        log_index=int(decoded["logIndex"]),
+        block_number=block_number,
+        loan_id=to_hex(bytes(args["loanId"])),
+        lender=args["lender"],
+        instalment=int(args["instalment"]),
+        stage=int(args["stage"]),
+        due_at=int(args["dueAt"]),
+        amount_due=int(args["amountDue"]),
+        days_past_due=int(args["daysPastDue"]),
+    )

@@ -50,20 +50,25 @@ def sample_document(number: int) -> bytes:
     """Return a sample agreement document (no real personal data)."""
     return (
         f"LOAN AGREEMENT No. DEMO-{number:04d}\n"
-        f"Principal: {1000 + number * 250}.00 CNY, 12 monthly instalments, APR 14.50%\n"
+        f"Principal: {1000 + number * 250}.00 CNY, 12 monthly instalments, APR 11.50%\n"
         "Lender: Demo Lending Platform Ltd.  Borrower: identified by commitment only.\n"
         "Both parties signed this agreement electronically (EIP-712).\n"
     ).encode()
 
 
-def _submission(
-    runtime: Runtime, document: bytes, number: int, supersedes: bytes | None
+def signed_submission(
+    runtime: Runtime,
+    document: bytes,
+    number: int,
+    supersedes: bytes | None,
+    terms: LoanTerms | None = None,
 ) -> Submission:
+    """Return a submission of `document` signed by a fresh demo borrower."""
     borrower = Account.create()
-    terms = LoanTerms(
+    terms = terms or LoanTerms(
         principal=100_000 + number * 25_000,
         currency="CNY",
-        apr_bps=1_450,
+        apr_bps=1_150,
         instalments=12,
         repayment_method="annuity",
         first_due_date=(date(2027, 1, 1) + timedelta(days=number)).isoformat(),
@@ -99,7 +104,7 @@ def run_demo(runtime: Runtime, *, batch_size: int = 8) -> DemoResult:
         result.steps.append(DemoStep(action, digest, outcome, expected, detail))
 
     for n in (1, 2):
-        receipt = runtime.notary.notarise(_submission(runtime, docs[n], n, None))
+        receipt = runtime.notary.notarise(signed_submission(runtime, docs[n], n, None))
         record(
             f"notarise DEMO-{n:04d} singly",
             docs[n],
@@ -107,7 +112,7 @@ def run_demo(runtime: Runtime, *, batch_size: int = 8) -> DemoResult:
             "notarised",
             f"block {receipt.block_number}",
         )
-    batch = [_submission(runtime, docs[n], n, None) for n in range(3, 3 + batch_size)]
+    batch = [signed_submission(runtime, docs[n], n, None) for n in range(3, 3 + batch_size)]
     receipts = runtime.notary.notarise_batch(batch)
     root = receipts[0].merkle["root"] if receipts[0].merkle else "?"
     record(
@@ -127,18 +132,18 @@ def run_demo(runtime: Runtime, *, batch_size: int = 8) -> DemoResult:
             "valid",
             f"signers match: {report.signatures_match}",
         )
-    tampered = docs[2].replace(b"14.50%", b"41.50%")
+    tampered = docs[2].replace(b"11.50%", b"71.50%")
     report = runtime.verifier.verify(document_digest(tampered))
     record(
         "verify a tampered copy of DEMO-0002",
         tampered,
         report.verdict,
         "not_found",
-        "one character changed: APR 14.50% -> 41.50%",
+        "one character changed: APR 11.50% -> 71.50%",
     )
 
     amendment_doc = docs[1] + b"Amendment: first due date moved by 7 days.\n"
-    runtime.notary.notarise(_submission(runtime, amendment_doc, 99, document_digest(docs[1])))
+    runtime.notary.notarise(signed_submission(runtime, amendment_doc, 99, document_digest(docs[1])))
     report = runtime.verifier.verify(document_digest(docs[1]))
     record("supersede DEMO-0001 by an amendment, verify", docs[1], report.verdict, "superseded")
     runtime.notary.revoke(document_digest(docs[4]), reason=2)

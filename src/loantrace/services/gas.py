@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from eth_account import Account
 
+from loantrace.chain.ledger import ScheduledInstalment, encode_perform_data
 from loantrace.domain.agreement import Agreement, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
@@ -78,4 +79,52 @@ def measure(runtime: Runtime, sizes: tuple[int, ...] = BATCH_SIZES) -> list[GasL
         anchored = runtime.registry.anchor_batch(tree.root, size)
         assert anchored is not None
         lines.append(GasLine(f"anchorBatch ({size} documents)", size, anchored.gas_used))
+    return lines
+
+
+def measure_ledger(runtime: Runtime) -> list[GasLine]:
+    """Register a 12-instalment loan, repay, and perform upkeep with 1 and 32 reminders."""
+    ledger, lines = runtime.ledger, []
+
+    def loan(tag: str, months: int, first_in_days: int) -> bytes:
+        sub = _submissions(runtime, 1, tag)[0]
+        signed, _ = runtime.notary.prepare(sub)
+        runtime.registry.notarise(signed)
+        start = runtime.node.now() + first_in_days * 86_400
+        schedule = [
+            ScheduledInstalment(start + i * 30 * 86_400, 25_000, 3_000) for i in range(months)
+        ]
+        result = ledger.register_loan(
+            loan_id=sub.digest,
+            borrower_commitment=sub.borrower_commitment,
+            principal=25_000 * months,
+            apr_bps=1_200,
+            currency="CNY",
+            purpose="CONSUMPTION",
+            schedule=schedule,
+        )
+        assert result is not None
+        if months == 12:
+            lines.append(GasLine("registerLoan (12 instalments)", 1, result.gas_used))
+        ledger.record_disbursement(sub.digest, 25_000 * months, b"\x01" * 32, sub.digest)
+        return sub.digest
+
+    first = loan("ledger-12", 12, 30)
+    repaid = ledger.record_repayment(first, 28_000, b"\x02" * 32, b"\x03" * 32)
+    lines.append(GasLine("recordRepayment (settles 1 instalment)", 1, repaid.gas_used))
+    for i in range(17):  # 34 reminders: one performed alone, then a full batch of 32
+        loan(f"ledger-upkeep-{i}", 1, 5)
+    runtime.node.advance_time(10 * 86_400)  # each 1-instalment loan: OVERDUE + BUCKET_1_30
+    entries = ledger.check_upkeep().entries
+    one = encode_perform_data([(bytes.fromhex(entries[0][0][2:]), entries[0][1], entries[0][2])])
+    lines.append(GasLine("performUpkeep (1 reminder)", 1, ledger.perform_upkeep(one).gas_used))
+    full = ledger.check_upkeep()
+    count = len(full.entries)
+    lines.append(
+        GasLine(
+            f"performUpkeep ({count} reminders, the maximum is 32)",
+            count,
+            ledger.perform_upkeep(full.perform_data).gas_used,
+        )
+    )
     return lines

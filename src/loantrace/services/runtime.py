@@ -1,4 +1,4 @@
-"""Wire settings to a node, a signer, the registry, the database and the use cases."""
+"""Wire settings to a node, a signer, the contracts, the database and the use cases."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from loantrace.chain.ledger import LedgerClient, deploy_ledger
 from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import (
     NOTARY_ROLE,
@@ -18,13 +19,26 @@ from loantrace.chain.registry import (
     revert_decoder,
 )
 from loantrace.chain.transactor import Transactor
+from loantrace.domain.delinquency import ReminderPolicy
 from loantrace.domain.errors import ChainError, ConfigurationError, Unavailable
+from loantrace.services.keeper import Keeper
+from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary
 from loantrace.services.verify import Verifier
+from loantrace.services.webhooks import WebhookService
 from loantrace.settings import Settings
-from loantrace.store.db import bind_chain, check_binding, init_schema, make_engine, read_binding
+from loantrace.store.db import (
+    bind_chain,
+    check_binding,
+    init_schema,
+    make_engine,
+    read_binding,
+    save_cursor,
+)
 
 log = logging.getLogger(__name__)
+
+REMINDER_CURSOR = "reminders"
 
 
 @dataclass
@@ -36,23 +50,32 @@ class Runtime:
     engine: Engine
     account: LocalAccount
     registry: RegistryClient
+    ledger: LedgerClient
     notary: Notary
     verifier: Verifier
+    loans: LoanService
+    webhooks: WebhookService
+    keeper: Keeper
 
     @classmethod
     def start(cls, settings: Settings, *, node: Node | None = None) -> Runtime:
-        """Connect, bind the database to the chain, and deploy the registry if allowed."""
+        """Connect, bind the database to the chain, and deploy the contracts if allowed."""
         node = node or connect(settings.rpc_url)
         account: LocalAccount = Account.from_key(settings.notary_key_hex())
         engine = make_engine(settings.effective_database_url())
         init_schema(engine)
+        registry_address, ledger_address = settings.registry_address, settings.ledger_address
         binding = read_binding(engine)
-        configured = settings.registry_address
         if binding is not None:
             check_binding(
-                binding, chain_id=node.chain_id, genesis_hash=node.genesis_hash, registry=configured
+                binding,
+                chain_id=node.chain_id,
+                genesis_hash=node.genesis_hash,
+                registry=registry_address,
+                ledger=ledger_address,
             )
-            configured = binding.registry_address
+            registry_address = binding.registry_address
+            ledger_address = ledger_address or binding.ledger_address
         if settings.mode == "dev":
             node.fund_for_dev(account)
         transactor = Transactor(
@@ -62,30 +85,54 @@ class Runtime:
             poll_latency=settings.receipt_poll_seconds,
             receipt_timeout=settings.receipt_timeout_seconds,
         )
-        if configured is None:
-            if settings.mode != "dev":
-                raise ConfigurationError("LOANTRACE_REGISTRY_ADDRESS is required outside dev")
-            configured = deploy_registry(transactor, node.w3, admin=account.address)
-            log.info("deployed AgreementRegistry at %s", configured)
-        registry = RegistryClient(node.w3, configured, transactor)
-        if not registry.has_role(NOTARY_ROLE, account.address):
-            if settings.mode != "dev":
-                raise ConfigurationError(f"{account.address} lacks NOTARY_ROLE on {configured}")
-            registry.grant_notary(account.address)
+        registry = _registry(settings, node, transactor, registry_address)
+        policy = ReminderPolicy(
+            settings.due_soon_days, settings.grace_days, settings.default_after_days
+        )
+        ledger, deployed_at = _ledger(settings, node, transactor, registry, ledger_address, policy)
         bind_chain(
             engine,
             chain_id=node.chain_id,
             genesis_hash=node.genesis_hash,
             registry_address=registry.address,
+            ledger_address=ledger.address,
         )
-        notary = Notary(
-            registry=registry, engine=engine, account=account, max_batch=settings.max_batch_size
+        if deployed_at is not None:
+            save_cursor(engine, name=REMINDER_CURSOR, block_number=deployed_at - 1)
+        webhooks = WebhookService(
+            engine=engine,
+            fernet_key=settings.data_key_bytes(),
+            max_attempts=settings.webhook_max_attempts,
+            backoff_seconds=settings.webhook_backoff_seconds,
+            backoff_max_seconds=settings.webhook_backoff_max_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
         )
-        verifier = Verifier(registry=registry, engine=engine)
-        return cls(settings, node, engine, account, registry, notary, verifier)
+        keeper = Keeper(
+            ledger=ledger,
+            engine=engine,
+            webhooks=webhooks,
+            chain_id=node.chain_id,
+            start_block=settings.ledger_start_block,
+            cursor_name=REMINDER_CURSOR,
+        )
+        return cls(
+            settings=settings,
+            node=node,
+            engine=engine,
+            account=account,
+            registry=registry,
+            ledger=ledger,
+            notary=Notary(
+                registry=registry, engine=engine, account=account, max_batch=settings.max_batch_size
+            ),
+            verifier=Verifier(registry=registry, engine=engine),
+            loans=LoanService(ledger=ledger, engine=engine, policy=policy, lender=account.address),
+            webhooks=webhooks,
+            keeper=keeper,
+        )
 
     def readiness(self) -> dict[str, str]:
-        """Check the chain and the database; raise ChainError when either is unreachable."""
+        """Check the chain and the database; raise Unavailable when either is unreachable."""
         checks: dict[str, str] = {}
         try:
             checks["chain"] = f"ok (block {self.node.head()})"
@@ -102,3 +149,44 @@ class Runtime:
     def close(self) -> None:
         """Release the database pool."""
         self.engine.dispose()
+
+
+def _registry(
+    settings: Settings, node: Node, transactor: Transactor, address: str | None
+) -> RegistryClient:
+    if address is None:
+        if settings.mode != "dev":
+            raise ConfigurationError("LOANTRACE_REGISTRY_ADDRESS is required outside dev")
+        address = deploy_registry(transactor, node.w3, admin=transactor.address)
+        log.info("deployed AgreementRegistry at %s", address)
+    registry = RegistryClient(node.w3, address, transactor)
+    if not registry.has_role(NOTARY_ROLE, transactor.address):
+        if settings.mode != "dev":
+            raise ConfigurationError(f"{transactor.address} lacks NOTARY_ROLE on {address}")
+        registry.grant_notary(transactor.address)
+    return registry
+
+
+def _ledger(
+    settings: Settings,
+    node: Node,
+    transactor: Transactor,
+    registry: RegistryClient,
+    address: str | None,
+    policy: ReminderPolicy,
+) -> tuple[LedgerClient, int | None]:
+    """Return the ledger client, and the deployment block when it was deployed just now."""
+    if address is not None:
+        return LedgerClient(node.w3, address, transactor), None
+    if settings.mode != "dev":
+        raise ConfigurationError("LOANTRACE_LEDGER_ADDRESS is required outside dev")
+    address = deploy_ledger(
+        transactor,
+        node.w3,
+        admin=transactor.address,
+        registry=registry.address,
+        rate_cap_bps=settings.rate_cap_bps,
+        policy=(policy.due_soon_days, policy.grace_days, policy.default_after_days),
+    )
+    log.info("deployed LoanLedger at %s", address)
+    return LedgerClient(node.w3, address, transactor), node.head()

@@ -16,7 +16,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 
 from loantrace.domain.errors import ChainMismatch
-from loantrace.store.models import ChainBindingRow
+from loantrace.store.models import ChainBindingRow, CursorRow, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -88,25 +88,47 @@ def read_binding(engine: Engine) -> ChainBindingRow | None:
         return session.get(ChainBindingRow, 1)
 
 
-def bind_chain(engine: Engine, *, chain_id: int, genesis_hash: str, registry_address: str) -> None:
+def bind_chain(
+    engine: Engine,
+    *,
+    chain_id: int,
+    genesis_hash: str,
+    registry_address: str,
+    ledger_address: str | None = None,
+) -> None:
     """Record the chain of a fresh database, or fail if it belongs to another one."""
     with session_scope(engine) as session:
         existing = session.get(ChainBindingRow, 1)
         if existing is None:
             session.add(
                 ChainBindingRow(
-                    chain_id=chain_id, genesis_hash=genesis_hash, registry_address=registry_address
+                    chain_id=chain_id,
+                    genesis_hash=genesis_hash,
+                    registry_address=registry_address,
+                    ledger_address=ledger_address,
                 )
             )
             log.info("database bound to chain_id=%s registry=%s", chain_id, registry_address)
             return
         check_binding(
-            existing, chain_id=chain_id, genesis_hash=genesis_hash, registry=registry_address
+            existing,
+            chain_id=chain_id,
+            genesis_hash=genesis_hash,
+            registry=registry_address,
+            ledger=ledger_address,
         )
+        if existing.ledger_address is None and ledger_address is not None:
+            existing.ledger_address = ledger_address
+            session.add(existing)
 
 
 def check_binding(
-    binding: ChainBindingRow, *, chain_id: int, genesis_hash: str, registry: str | None
+    binding: ChainBindingRow,
+    *,
+    chain_id: int,
+    genesis_hash: str,
+    registry: str | None,
+    ledger: str | None = None,
 ) -> None:
     """Raise ChainMismatch if `binding` names another chain or contract."""
     problems = []
@@ -116,9 +138,27 @@ def check_binding(
         problems.append(f"genesis {binding.genesis_hash} != node's {genesis_hash}")
     if registry is not None and binding.registry_address.lower() != registry.lower():
         problems.append(f"registry {binding.registry_address} != configured {registry}")
+    if ledger and binding.ledger_address and binding.ledger_address.lower() != ledger.lower():
+        problems.append(f"ledger {binding.ledger_address} != configured {ledger}")
     if problems:
         raise ChainMismatch(
             "this database belongs to another chain or contract: "
             + "; ".join(problems)
             + ". Use a fresh database for this chain, or point at the original node."
         )
+
+
+def read_cursor(engine: Engine, *, name: str) -> int | None:
+    """Return the last block a named chain reader has processed, if any."""
+    with Session(engine) as session:
+        row = session.get(CursorRow, name)
+        return row.block_number if row is not None else None
+
+
+def save_cursor(engine: Engine, *, name: str, block_number: int) -> None:
+    """Persist how far a named chain reader has processed."""
+    with session_scope(engine) as session:
+        row = session.get(CursorRow, name) or CursorRow(name=name, block_number=block_number)
+        row.block_number = block_number
+        row.updated_at = utcnow()
+        session.add(row)

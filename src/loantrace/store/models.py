@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -22,6 +22,7 @@ class ChainBindingRow(SQLModel, table=True):
     chain_id: int = Field(sa_type=BigInteger)
     genesis_hash: str = Field(max_length=66)
     registry_address: str = Field(max_length=42)
+    ledger_address: str | None = Field(default=None, max_length=42)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -63,5 +64,114 @@ class AgreementRow(SQLModel, table=True):
     batch_root: str | None = Field(default=None, foreign_key="batches.root", max_length=66)
     leaf_index: int | None = None
     proof_json: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LoanRow(SQLModel, table=True):
+    """A loan registered on the LoanLedger for a notarised agreement (loan id = digest)."""
+
+    __tablename__ = "loans"
+
+    loan_id: str = Field(primary_key=True, foreign_key="agreements.digest", max_length=66)
+    lender: str = Field(max_length=42, index=True)
+    borrower_commitment: str = Field(max_length=66)
+    principal: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    apr_bps: int
+    purpose: str = Field(max_length=32)
+    repayment_method: str = Field(max_length=16)
+    schedule_json: str
+    tx_hash: str = Field(max_length=66)
+    block_number: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MovementRow(SQLModel, table=True):
+    """A disbursement or repayment recorded on chain."""
+
+    __tablename__ = "movements"
+    __table_args__ = (UniqueConstraint("lender", "external_ref", name="uq_movements_lender_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    loan_id: str = Field(foreign_key="loans.loan_id", max_length=66, index=True)
+    lender: str = Field(max_length=42)
+    kind: str = Field(max_length=16)  # disbursement | repayment
+    amount: int = Field(sa_type=BigInteger)
+    account: str = Field(max_length=66)  # to (disbursement) or from (repayment) commitment
+    external_ref: str = Field(max_length=128)
+    tx_hash: str = Field(max_length=66)
+    block_number: int = Field(sa_type=BigInteger)
+    block_timestamp: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CursorRow(SQLModel, table=True):
+    """How far a chain reader (the reminder scanner) has read, by name."""
+
+    __tablename__ = "cursors"
+
+    name: str = Field(primary_key=True, max_length=64)
+    block_number: int = Field(sa_type=BigInteger)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookRow(SQLModel, table=True):
+    """A lender's endpoint for reminder deliveries; its secret is encrypted at rest."""
+
+    __tablename__ = "webhooks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lender: str = Field(max_length=42, index=True)
+    url: str = Field(max_length=2048)
+    secret_encrypted: str
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReminderRow(SQLModel, table=True):
+    """A `ReminderRaised` event read from the chain, recorded once."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_reminders_event"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    chain_id: int = Field(sa_type=BigInteger)
+    tx_hash: str = Field(max_length=66)
+    log_index: int
+    block_number: int = Field(sa_type=BigInteger)
+    loan_id: str = Field(max_length=66, index=True)
+    lender: str = Field(max_length=42, index=True)
+    instalment: int
+    stage: int
+    stage_name: str = Field(max_length=32)
+    due_at: int = Field(sa_type=BigInteger)
+    amount_due: int = Field(sa_type=BigInteger)
+    days_past_due: int
+    idempotency_key: str = Field(max_length=64, unique=True)
+    payload_json: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One reminder to one webhook: pending until delivered, or dead after N failures."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "reminder_id", name="uq_deliveries_webhook_reminder"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(foreign_key="webhooks.id", index=True)
+    reminder_id: int = Field(foreign_key="reminders.id")
+    idempotency_key: str = Field(max_length=64)
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, index=True)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    delivered_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

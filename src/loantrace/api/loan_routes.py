@@ -1,0 +1,197 @@
+"""Loan routes: register, disburse, repay, read, reminders."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from loantrace.api.deps import RuntimeDep
+from loantrace.domain.hexcodec import parse_bytes32
+from loantrace.services.loans import LoanView, Movement, iso
+from loantrace.store.models import MovementRow
+
+router = APIRouter(tags=["loans"])
+
+LoanIdPath = Annotated[str, Path(description="loan id: the digest of its notarised agreement")]
+Amount = Annotated[int, Field(strict=True, gt=0, le=2**53 - 1, description="minor units")]
+Reference = Annotated[
+    str, Field(min_length=1, max_length=128, description="the bank's transaction reference")
+]
+
+
+class LoanIn(BaseModel):
+    """Register the loan of a notarised agreement; the service computes the schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str = Field(description="digest of the singly notarised agreement")
+
+
+class DisbursementIn(BaseModel):
+    """Money paid out to the borrower."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Amount
+    to_account: str = Field(description="salted commitment to the receiving account, bytes32")
+    external_ref: Reference
+
+
+class RepaymentIn(BaseModel):
+    """Money repaid by the borrower."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Amount
+    from_account: str = Field(description="salted commitment to the paying account, bytes32")
+    external_ref: Reference
+
+
+class MovementOut(BaseModel):
+    """A recorded disbursement or repayment."""
+
+    id: int
+    loan_id: str
+    kind: Literal["disbursement", "repayment"]
+    amount: int
+    account: str
+    external_ref: str
+    tx_hash: str
+    block_number: int
+    block_timestamp: int
+
+
+class InstalmentOut(BaseModel):
+    """One instalment and its state at chain time."""
+
+    index: int
+    due_date: str
+    due_at: int
+    principal: int
+    interest: int
+    amount: int
+    paid: int
+    status: Literal["paid", "partial", "upcoming", "due", "overdue"]
+    days_past_due: int
+    bucket: int
+
+
+class LoanOut(BaseModel):
+    """A loan as the chain holds it."""
+
+    loan_id: str
+    lender: str
+    borrower_commitment: str
+    principal: int
+    currency: str
+    apr_bps: int
+    purpose: str
+    repayment_method: str
+    status: Literal["registered", "active", "repaid", "defaulted"]
+    disbursed: int
+    repaid: int
+    outstanding: int
+    days_past_due: int
+    bucket: int
+    bucket_label: str
+    as_of: str
+    registered_tx: str
+    schedule: list[InstalmentOut]
+    movements: list[MovementOut]
+
+
+def _movement_out(row: MovementRow) -> MovementOut:
+    assert row.id is not None
+    return MovementOut(
+        id=row.id,
+        loan_id=row.loan_id,
+        kind=row.kind,
+        amount=row.amount,
+        account=row.account,
+        external_ref=row.external_ref,
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        block_timestamp=row.block_timestamp,
+    )
+
+
+def loan_out(view: LoanView) -> LoanOut:
+    """Return the response model of a loan view."""
+    by_index = {s.index: s for s in view.states}
+    schedule = [
+        InstalmentOut(
+            index=i.index,
+            due_date=i.due_date.isoformat(),
+            due_at=i.due_at,
+            principal=i.principal,
+            interest=i.interest,
+            amount=i.amount,
+            paid=by_index[i.index].paid,
+            status=by_index[i.index].status,
+            days_past_due=by_index[i.index].days_past_due,
+            bucket=by_index[i.index].bucket,
+        )
+        for i in view.schedule.instalments
+    ]
+    row, chain = view.row, view.on_chain
+    return LoanOut(
+        loan_id=row.loan_id,
+        lender=row.lender,
+        borrower_commitment=row.borrower_commitment,
+        principal=row.principal,
+        currency=row.currency,
+        apr_bps=row.apr_bps,
+        purpose=row.purpose,
+        repayment_method=row.repayment_method,
+        status=chain.status.name.lower(),
+        disbursed=chain.disbursed,
+        repaid=chain.repaid,
+        outstanding=view.outstanding,
+        days_past_due=view.days_past_due,
+        bucket=view.bucket,
+        bucket_label=view.bucket_label,
+        as_of=iso(view.as_of),
+        registered_tx=row.tx_hash,
+        schedule=schedule,
+        movements=[_movement_out(m) for m in view.movements],
+    )
+
+
+@router.post("/v1/loans", status_code=201)
+def register_loan(runtime: RuntimeDep, body: LoanIn) -> LoanOut:
+    """Register the loan of a notarised agreement, with the schedule of its terms."""
+    return loan_out(runtime.loans.register(parse_bytes32(body.digest, field="digest")))
+
+
+@router.post("/v1/loans/{loan_id}/disbursements", status_code=201)
+def disburse(
+    runtime: RuntimeDep, loan_id: LoanIdPath, body: DisbursementIn, response: Response
+) -> MovementOut:
+    """Record a disbursement; a retry with the same external_ref returns the first (200)."""
+    movement = Movement(
+        body.amount, parse_bytes32(body.to_account, field="to_account"), body.external_ref
+    )
+    row, new = runtime.loans.disburse(parse_bytes32(loan_id, field="loan_id"), movement)
+    response.status_code = 201 if new else 200
+    return _movement_out(row)
+
+
+@router.post("/v1/loans/{loan_id}/repayments", status_code=201)
+def repay(
+    runtime: RuntimeDep, loan_id: LoanIdPath, body: RepaymentIn, response: Response
+) -> MovementOut:
+    """Record a repayment (oldest instalment first); a retry returns the first (200)."""
+    movement = Movement(
+        body.amount, parse_bytes32(body.from_account, field="from_account"), body.external_ref
+    )
+    row, new = runtime.loans.repay(parse_bytes32(loan_id, field="loan_id"), movement)
+    response.status_code = 201 if new else 200
+    return _movement_out(row)
+
+
+@router.get("/v1/loans/{loan_id}")
+def get_loan(runtime: RuntimeDep, loan_id: LoanIdPath) -> LoanOut:
+    """Return the loan, its schedule with per-instalment status, outstanding and delinquency."""
+    return loan_out(runtime.loans.view(parse_bytes32(loan_id, field="loan_id")))
