@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography.fernet import Fernet
+from eth_utils.address import to_checksum_address
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -113,15 +114,16 @@ class WebhookService:
                 session.add(reminder)
                 session.flush()
                 assert reminder.id is not None
-                if event.lender not in hooks:
-                    hooks[event.lender] = list(
+                lender = to_checksum_address(event.lender)
+                if lender not in hooks:
+                    hooks[lender] = list(
                         session.exec(
                             select(WebhookRow).where(
-                                WebhookRow.lender == event.lender, col(WebhookRow.active)
+                                WebhookRow.lender == lender, col(WebhookRow.active)
                             )
                         ).all()
                     )
-                for hook in hooks[event.lender]:
+                for hook in hooks[lender]:
                     assert hook.id is not None
                     session.add(
                         DeliveryRow(
