@@ -51,6 +51,8 @@ def test_demo_exits_zero_and_shows_valid_and_failed_verification() -> None:
     assert "valid" in result.output
     assert "not_found" in result.output
     assert "all steps gave the expected outcome" in result.output
+    for stage in ("due_soon", "overdue", "bucket_1_30", "bucket_31_60"):
+        assert stage in result.output
 
 
 def _sign(path: Path, api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,3 +184,21 @@ def test_notarise_and_verify_against_configured_node_and_database(
     result = runner.invoke(app, ["verify", str(document)])
     assert result.exit_code == 0, result.output
     assert "valid" in result.output
+
+
+def test_keeper_refuses_the_embedded_chain() -> None:
+    result = runner.invoke(app, ["keeper", "--once"])
+    assert result.exit_code == 2
+    assert "serve" in result.output
+
+
+@pytest.mark.anvil
+def test_keeper_once_against_a_node(
+    anvil: Anvil, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOANTRACE_RPC_URL", anvil.url)
+    monkeypatch.setenv("LOANTRACE_DATABASE_URL", f"sqlite:///{tmp_path / 'keeper.db'}")
+    monkeypatch.setenv("LOANTRACE_NOTARY_KEY", to_hex(Account.create().key))
+    result = runner.invoke(app, ["keeper", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "performed 0 upkeeps" in result.output

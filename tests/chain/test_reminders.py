@@ -157,3 +157,32 @@ def test_perform_upkeep_gas_is_bounded(embedded_env: LedgerEnv) -> None:
     print(f"performUpkeep gas: 1 reminder {one.gas_used}, {many} reminders {full.gas_used}")
     assert one.gas_used < 80_000
     assert full.gas_used < 32 * 40_000
+
+
+def test_days_past_due_and_bucket_match_the_python_domain(embedded_env: LedgerEnv) -> None:
+    from loantrace.domain.delinquency import ReminderPolicy, bucket, current_stages, days_past_due
+
+    env = embedded_env
+    loan_id = env.active(n=1, first_in_days=2)
+    due_at = env.ledger.instalment_of(loan_id, 0)[0].due_at
+    policy = ReminderPolicy(3, 3, 90)
+    for offset in (
+        -DAY,
+        -1,
+        0,
+        1,
+        DAY - 1,
+        DAY,
+        30 * DAY,
+        31 * DAY - 1,
+        31 * DAY,
+        61 * DAY,
+        91 * DAY,
+        91 * DAY + 5,
+    ):
+        _go_to(env, due_at + offset)
+        now = env.rt.node.now()
+        expected = days_past_due(due_at, now)
+        assert env.ledger.days_past_due(loan_id) == (expected, bucket(expected)), offset
+        found = {stage for _id, _i, stage in env.ledger.check_upkeep().entries}
+        assert found <= {int(s) for s in current_stages(due_at, now, policy)}

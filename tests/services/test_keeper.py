@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from eth_account import Account
@@ -35,7 +36,10 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 
 def _active_loan(rt: Runtime, make: SubmissionFactory) -> tuple[bytes, int]:
-    receipt = rt.notary.notarise(make(rt, terms=TERMS).submission)
+    # Relative to the chain's clock: other tests move a shared anvil node's time forward.
+    first_due = datetime.fromtimestamp(rt.node.now(), UTC).date() + timedelta(days=10)
+    terms = replace(TERMS, first_due_date=first_due.isoformat())
+    receipt = rt.notary.notarise(make(rt, terms=terms).submission)
     loan_id = bytes.fromhex(receipt.digest[2:])
     view = rt.loans.register(loan_id)
     rt.loans.disburse(loan_id, Movement(200_000, b"\x01" * 32, f"D-{receipt.digest}"))
