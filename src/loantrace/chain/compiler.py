@@ -13,7 +13,7 @@ from solcx.exceptions import SolcError
 
 from loantrace.domain.errors import ConfigurationError
 
-CONTRACTS = ("AgreementRegistry", "LoanLedger")
+CONTRACTS = ("AgreementRegistry", "LoanLedger", "FundFlow")
 ARTIFACTS_DIR = Path(__file__).with_name("artifacts")
 EVM_VERSION = "cancun"
 OPTIMIZER_RUNS = 10_000

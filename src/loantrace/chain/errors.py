@@ -60,6 +60,16 @@ _ERRORS: dict[str, tuple[type[err.LoantraceError], str]] = {
     "LoanLedgerInvalidRateCap": (err.InvalidInput, "the rate cap must be 1..100000 bps"),
     "LoanLedgerInvalidPolicy": (err.InvalidInput, "the reminder policy is invalid"),
     "LoanLedgerPerformDataTooLong": (err.InvalidInput, "too many reminders in one upkeep"),
+    "FundFlowLoanNotDisbursed": (err.NotActive, "the loan has not been disbursed"),
+    "FundFlowNotReporter": (
+        err.Unauthorized,
+        "only the loan's lender or a REPORTER may record its transfers",
+    ),
+    "FundFlowZeroAmount": (err.InvalidInput, "the amount must be positive"),
+    "FundFlowSameAccount": (err.InvalidInput, "a transfer needs two different accounts"),
+    "FundFlowReferenceUsed": (err.Conflict, "this external reference was already recorded"),
+    "FundFlowNotRegulator": (err.Unauthorized, "only a REGULATOR or admin may label accounts"),
+    "FundFlowZeroAccount": (err.InvalidInput, "an account commitment must not be zero"),
 }
 
 

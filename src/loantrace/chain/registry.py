@@ -60,7 +60,7 @@ class NotarisationLog:
 
 def revert_decoder() -> RevertDecoder:
     """Return a decoder for the custom errors of every loantrace contract."""
-    abis = [load_artifact(name)["abi"] for name in (ARTIFACT, "LoanLedger")]
+    abis = [load_artifact(name)["abi"] for name in (ARTIFACT, "LoanLedger", "FundFlow")]
     return RevertDecoder([item for abi in abis for item in abi])
 
 
