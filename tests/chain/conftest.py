@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import pytest
 from eth_account import Account
 
+from loantrace.chain.anvil import Anvil
 from loantrace.chain.ledger import LedgerClient, ScheduledInstalment, deploy_ledger
+from loantrace.chain.node import connect
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
 from loantrace.services.runtime import Runtime
-from tests.conftest import SubmissionFactory, signed_for
+from tests.conftest import SubmissionFactory, signed_for, start_runtime
 
 DAY = 86_400
 CAP_BPS = 1_200
@@ -101,3 +103,9 @@ def env(runtime: Runtime, make_submission: SubmissionFactory) -> LedgerEnv:
 def embedded_env(embedded_runtime: Runtime, make_submission: SubmissionFactory) -> LedgerEnv:
     """A fresh ledger on the embedded chain only (for heavier time-travel tests)."""
     return _ledger_env(embedded_runtime, make_submission)
+
+
+@pytest.fixture
+def anvil_env(anvil: Anvil, make_submission: SubmissionFactory) -> LedgerEnv:
+    """A fresh ledger on the real anvil node only (for anvil-specific behaviour)."""
+    return _ledger_env(start_runtime(connect(anvil.url)), make_submission)

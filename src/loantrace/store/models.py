@@ -175,3 +175,30 @@ class DeliveryRow(SQLModel, table=True):
     delivered_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ChainEventRow(SQLModel, table=True):
+    """An event of one of our contracts, copied from the chain by the indexer."""
+
+    __tablename__ = "chain_events"
+
+    chain_id: int = Field(sa_type=BigInteger, primary_key=True)
+    tx_hash: str = Field(max_length=66, primary_key=True)
+    log_index: int = Field(primary_key=True)
+    block_number: int = Field(sa_type=BigInteger, index=True)
+    block_hash: str = Field(max_length=66)
+    contract: str = Field(max_length=42)
+    event: str = Field(max_length=64, index=True)
+    loan_id: str | None = Field(default=None, max_length=66, index=True)
+    args_json: str
+
+
+class IndexedBlockRow(SQLModel, table=True):
+    """A block the indexer has read: its hash and parent, to detect reorganisations."""
+
+    __tablename__ = "indexed_blocks"
+
+    chain_id: int = Field(sa_type=BigInteger, primary_key=True)
+    number: int = Field(sa_type=BigInteger, primary_key=True)
+    hash: str = Field(max_length=66)
+    parent_hash: str = Field(max_length=66)
