@@ -15,6 +15,7 @@ PROD = {
     "registry_address": "0x" + "34" * 20,
     "data_key": "k" * 43 + "=",
     "ledger_address": "0x" + "56" * 20,
+    "fundflow_address": "0x" + "78" * 20,
 }
 
 

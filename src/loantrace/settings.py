@@ -37,6 +37,14 @@ class Settings(BaseSettings):
         None, description="deployed LoanLedger; unset = deploy one (dev only)"
     )
     ledger_start_block: int = Field(0, ge=0, description="block the ledger was deployed in")
+    fundflow_address: str | None = Field(
+        None, description="deployed FundFlow; unset = deploy one (dev only)"
+    )
+    index_confirmations: int = Field(0, ge=0, le=1000, description="indexer confirmation depth")
+    index_max_range: int = Field(2_000, ge=1, le=100_000, description="blocks per eth_getLogs")
+    index_in_serve: bool = Field(
+        False, description="run the indexer inside `serve` (always on with the embedded chain)"
+    )
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest upload")
     max_batch_size: int = Field(4096, ge=1, le=65536, description="most agreements in one batch")
     receipt_poll_seconds: float = Field(0.01, gt=0, le=5, description="receipt poll interval")
@@ -71,6 +79,7 @@ class Settings(BaseSettings):
                     ("LOANTRACE_NOTARY_KEY", self.notary_key),
                     ("LOANTRACE_REGISTRY_ADDRESS", self.registry_address),
                     ("LOANTRACE_LEDGER_ADDRESS", self.ledger_address),
+                    ("LOANTRACE_FUNDFLOW_ADDRESS", self.fundflow_address),
                     ("LOANTRACE_DATA_KEY", self.data_key),
                 )
                 if not value

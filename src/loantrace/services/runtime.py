@@ -10,6 +10,9 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from loantrace.chain.fundflow import FundFlowClient, deploy_fundflow
+from loantrace.chain.indexer import CURSOR as INDEX_CURSOR
+from loantrace.chain.indexer import Indexer
 from loantrace.chain.ledger import LedgerClient, deploy_ledger
 from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import (
@@ -51,6 +54,8 @@ class Runtime:
     account: LocalAccount
     registry: RegistryClient
     ledger: LedgerClient
+    fundflow: FundFlowClient
+    indexer: Indexer
     notary: Notary
     verifier: Verifier
     loans: LoanService
@@ -65,6 +70,7 @@ class Runtime:
         engine = make_engine(settings.effective_database_url())
         init_schema(engine)
         registry_address, ledger_address = settings.registry_address, settings.ledger_address
+        fundflow_address = settings.fundflow_address
         binding = read_binding(engine)
         if binding is not None:
             check_binding(
@@ -76,6 +82,7 @@ class Runtime:
             )
             registry_address = binding.registry_address
             ledger_address = ledger_address or binding.ledger_address
+            fundflow_address = fundflow_address or binding.fundflow_address
         if settings.mode == "dev":
             node.fund_for_dev(account)
         transactor = Transactor(
@@ -90,15 +97,27 @@ class Runtime:
             settings.due_soon_days, settings.grace_days, settings.default_after_days
         )
         ledger, deployed_at = _ledger(settings, node, transactor, registry, ledger_address, policy)
+        fundflow = _fundflow(settings, node, transactor, registry, ledger, fundflow_address)
         bind_chain(
             engine,
             chain_id=node.chain_id,
             genesis_hash=node.genesis_hash,
             registry_address=registry.address,
             ledger_address=ledger.address,
+            fundflow_address=fundflow.address,
         )
         if deployed_at is not None:
             save_cursor(engine, name=REMINDER_CURSOR, block_number=deployed_at - 1)
+            save_cursor(engine, name=INDEX_CURSOR, block_number=deployed_at - 1)
+        indexer = Indexer(
+            w3=node.w3,
+            engine=engine,
+            contracts=[registry.contract, ledger.contract, fundflow.contract],
+            chain_id=node.chain_id,
+            start_block=deployed_at if deployed_at is not None else settings.ledger_start_block,
+            confirmations=settings.index_confirmations,
+            max_range=settings.index_max_range,
+        )
         webhooks = WebhookService(
             engine=engine,
             fernet_key=settings.data_key_bytes(),
@@ -122,6 +141,8 @@ class Runtime:
             account=account,
             registry=registry,
             ledger=ledger,
+            fundflow=fundflow,
+            indexer=indexer,
             notary=Notary(
                 registry=registry, engine=engine, account=account, max_batch=settings.max_batch_size
             ),
@@ -165,6 +186,28 @@ def _registry(
             raise ConfigurationError(f"{transactor.address} lacks NOTARY_ROLE on {address}")
         registry.grant_notary(transactor.address)
     return registry
+
+
+def _fundflow(
+    settings: Settings,
+    node: Node,
+    transactor: Transactor,
+    registry: RegistryClient,
+    ledger: LedgerClient,
+    address: str | None,
+) -> FundFlowClient:
+    if address is None:
+        if settings.mode != "dev":
+            raise ConfigurationError("LOANTRACE_FUNDFLOW_ADDRESS is required outside dev")
+        address = deploy_fundflow(
+            transactor,
+            node.w3,
+            admin=transactor.address,
+            ledger=ledger.address,
+            registry=registry.address,
+        )
+        log.info("deployed FundFlow at %s", address)
+    return FundFlowClient(node.w3, address, transactor)
 
 
 def _ledger(

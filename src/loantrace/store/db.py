@@ -95,6 +95,7 @@ def bind_chain(
     genesis_hash: str,
     registry_address: str,
     ledger_address: str | None = None,
+    fundflow_address: str | None = None,
 ) -> None:
     """Record the chain of a fresh database, or fail if it belongs to another one."""
     with session_scope(engine) as session:
@@ -106,6 +107,7 @@ def bind_chain(
                     genesis_hash=genesis_hash,
                     registry_address=registry_address,
                     ledger_address=ledger_address,
+                    fundflow_address=fundflow_address,
                 )
             )
             log.info("database bound to chain_id=%s registry=%s", chain_id, registry_address)
@@ -119,7 +121,9 @@ def bind_chain(
         )
         if existing.ledger_address is None and ledger_address is not None:
             existing.ledger_address = ledger_address
-            session.add(existing)
+        if existing.fundflow_address is None and fundflow_address is not None:
+            existing.fundflow_address = fundflow_address
+        session.add(existing)
 
 
 def check_binding(

@@ -23,6 +23,7 @@ class ChainBindingRow(SQLModel, table=True):
     genesis_hash: str = Field(max_length=66)
     registry_address: str = Field(max_length=42)
     ledger_address: str | None = Field(default=None, max_length=42)
+    fundflow_address: str | None = Field(default=None, max_length=42)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -1,8 +1,8 @@
-"""indexed chain events and blocks
+"""indexed chain events and blocks, fundflow address
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 11:54:34.220210
+Create Date: 2026-11-22 11:59:09.201806
 """
 
 from __future__ import annotations
@@ -47,10 +47,19 @@ def upgrade() -> None:
         sa.Column("parent_hash", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
         sa.PrimaryKeyConstraint("chain_id", "number"),
     )
+    with op.batch_alter_table("chain_binding", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "fundflow_address", sqlmodel.sql.sqltypes.AutoString(length=42), nullable=True
+            )
+        )
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    with op.batch_alter_table("chain_binding", schema=None) as batch_op:
+        batch_op.drop_column("fundflow_address")
+
     op.drop_table("indexed_blocks")
     with op.batch_alter_table("chain_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_chain_events_loan_id"))
