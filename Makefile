@@ -39,6 +39,7 @@ compile: $(STAMP_PY) $(STAMP_NODE)
 
 bench: $(STAMP_PY) $(STAMP_NODE)
 	$(BIN)/loantrace gas-report
+	$(BIN)/python scripts/bench_flows.py
 
 serve: $(STAMP_PY)
 	$(BIN)/loantrace serve

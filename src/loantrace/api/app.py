@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from loantrace import __version__
 from loantrace.api import problems
+from loantrace.api.flow_routes import router as flow_router
 from loantrace.api.limits import BodySizeLimit
 from loantrace.api.loan_routes import router as loan_router
 from loantrace.api.routes import router
@@ -29,5 +30,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(router)
     app.include_router(loan_router)
     app.include_router(webhook_router)
+    app.include_router(flow_router)
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_upload_bytes)
     return app

@@ -24,6 +24,7 @@ from loantrace.chain.registry import (
 from loantrace.chain.transactor import Transactor
 from loantrace.domain.delinquency import ReminderPolicy
 from loantrace.domain.errors import ChainError, ConfigurationError, Unavailable
+from loantrace.services.flows import FlowService
 from loantrace.services.keeper import Keeper
 from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary
@@ -56,6 +57,7 @@ class Runtime:
     ledger: LedgerClient
     fundflow: FundFlowClient
     indexer: Indexer
+    flows: FlowService
     notary: Notary
     verifier: Verifier
     loans: LoanService
@@ -143,6 +145,14 @@ class Runtime:
             ledger=ledger,
             fundflow=fundflow,
             indexer=indexer,
+            flows=FlowService(
+                engine=engine,
+                indexer=indexer,
+                fundflow=fundflow,
+                ledger=ledger,
+                index_on_read=node.embedded or not settings.index_in_serve,
+                policy=policy,
+            ),
             notary=Notary(
                 registry=registry, engine=engine, account=account, max_batch=settings.max_batch_size
             ),

@@ -1,0 +1,232 @@
+"""Fund-flow routes: record transfers and labels, trace a loan, audit findings (JSON or CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from loantrace.api.deps import RuntimeDep
+from loantrace.domain.audit import Finding
+from loantrace.domain.hexcodec import parse_bytes32, to_hex
+from loantrace.domain.tracing import FlowGraph, Movement, Policy
+from loantrace.services.flows import MAX_HOPS
+
+router = APIRouter(tags=["flows"])
+
+Amount = Annotated[int, Field(strict=True, gt=0, le=2**53 - 1, description="minor units")]
+Code = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,31}$", examples=["CONSUMPTION"])]
+
+
+class TransferIn(BaseModel):
+    """A fund-use transfer of a disbursed loan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_account: str
+    to_account: str
+    amount: Amount
+    purpose: Code
+    external_ref: str = Field(min_length=1, max_length=128)
+
+
+class LabelIn(BaseModel):
+    """A regulator's category for an account commitment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: Code
+
+
+class EvidenceOut(BaseModel):
+    """Where on chain a fact is."""
+
+    tx_hash: str
+    block_number: int
+    log_index: int
+
+
+class MovementOut(BaseModel):
+    """A disbursement, transfer or repayment, with its evidence."""
+
+    kind: str
+    loan_id: str | None
+    from_account: str | None
+    to_account: str | None
+    amount: int
+    evidence: EvidenceOut
+
+
+class FindingOut(BaseModel):
+    """An audit finding pointing at on-chain evidence."""
+
+    rule: str
+    severity: Literal["low", "medium", "high"]
+    loan_id: str
+    amount: int
+    explanation: str
+    evidence: list[EvidenceOut]
+
+
+class FindingsPage(BaseModel):
+    """A page of portfolio findings."""
+
+    total: int
+    limit: int
+    offset: int
+    findings: list[FindingOut]
+
+
+def _evidence(e: Any) -> EvidenceOut:
+    return EvidenceOut(tx_hash=e.tx_hash, block_number=e.block_number, log_index=e.log_index)
+
+
+def movement_out(m: Movement) -> MovementOut:
+    """Return the response model of a movement."""
+    return MovementOut(
+        kind=m.kind,
+        loan_id=m.loan_id,
+        from_account=m.from_account,
+        to_account=m.to_account,
+        amount=m.amount,
+        evidence=_evidence(m.evidence),
+    )
+
+
+def finding_out(f: Finding) -> FindingOut:
+    """Return the response model of a finding."""
+    return FindingOut(
+        rule=str(f.rule),
+        severity=f.severity.value,
+        loan_id=f.loan_id,
+        amount=f.amount,
+        explanation=f.explanation,
+        evidence=[_evidence(e) for e in f.evidence],
+    )
+
+
+def graph_out(graph: FlowGraph, max_hops: int) -> dict[str, Any]:
+    """Return a flow graph as JSON."""
+    return {
+        "loan_id": graph.loan_id,
+        "policy": str(graph.policy),
+        "max_hops": max_hops,
+        "truncated": graph.truncated,
+        "nodes": [
+            {
+                "account": n.account,
+                "category": n.category,
+                "hop": n.hop,
+                "tainted_in": n.tainted_in,
+                "tainted_out": n.tainted_out,
+            }
+            for n in graph.nodes.values()
+        ],
+        "edges": [
+            {
+                "kind": e.kind,
+                "loan_id": e.loan_id,
+                "from_account": e.from_account,
+                "to_account": e.to_account,
+                "amount": e.amount,
+                "tainted": e.tainted,
+                "hop": e.hop,
+                "evidence": _evidence(e.evidence).model_dump(),
+            }
+            for e in graph.edges
+        ],
+        "destinations": [
+            {"account": d.account, "category": d.category, "tainted": d.tainted}
+            for d in graph.destinations
+        ],
+    }
+
+
+@router.post("/v1/loans/{loan_id}/transfers", status_code=201)
+def record_transfer(runtime: RuntimeDep, loan_id: str, body: TransferIn) -> dict[str, Any]:
+    """Record a fund-use transfer of a disbursed loan on chain (lender or REPORTER)."""
+    record = runtime.flows.record_transfer(
+        loan_id=parse_bytes32(loan_id, field="loan_id"),
+        from_account=parse_bytes32(body.from_account, field="from_account"),
+        to_account=parse_bytes32(body.to_account, field="to_account"),
+        amount=body.amount,
+        purpose=body.purpose,
+        external_ref=body.external_ref,
+    )
+    return record.__dict__
+
+
+@router.post("/v1/accounts/{commitment}/label")
+def label_account(runtime: RuntimeDep, commitment: str, body: LabelIn) -> dict[str, Any]:
+    """Label an account commitment with a category on chain (REGULATOR or admin)."""
+    account = parse_bytes32(commitment, field="commitment")
+    result = runtime.flows.label(account, body.category)
+    return {"account": to_hex(account), "category": body.category, "tx_hash": result.tx_hash}
+
+
+@router.get("/v1/loans/{loan_id}/flows")
+def loan_flows(
+    runtime: RuntimeDep,
+    loan_id: str,
+    policy: Annotated[Policy, Query()] = Policy.FIFO,
+    max_hops: Annotated[int, Query(ge=1, le=MAX_HOPS)] = 6,
+) -> dict[str, Any]:
+    """Follow a loan's money downstream: nodes, edges with tainted amounts, destinations."""
+    key = to_hex(parse_bytes32(loan_id, field="loan_id"))
+    return graph_out(runtime.flows.trace(key, policy=policy, max_hops=max_hops), max_hops)
+
+
+@router.get("/v1/loans/{loan_id}/audit")
+def loan_audit(runtime: RuntimeDep, loan_id: str) -> list[FindingOut]:
+    """Return the audit findings of one loan."""
+    key = to_hex(parse_bytes32(loan_id, field="loan_id"))
+    return [finding_out(f) for f in runtime.flows.audit(key)]
+
+
+@router.get("/v1/audit/findings", response_model=None)
+def portfolio_findings(
+    runtime: RuntimeDep,
+    lender: Annotated[str | None, Query(description="lender address")] = None,
+    rule: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
+    severity: Annotated[Literal["low", "medium", "high"] | None, Query()] = None,
+    from_block: Annotated[int | None, Query(ge=0)] = None,
+    to_block: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> FindingsPage | Response:
+    """Portfolio findings, filtered and paginated; `format=csv` exports them all."""
+    findings = runtime.flows.portfolio(
+        lender=lender, rule=rule, severity=severity, from_block=from_block, to_block=to_block
+    )
+    if format == "csv":
+        return Response(_csv(findings), media_type="text/csv")
+    page = findings[offset : offset + limit]
+    return FindingsPage(
+        total=len(findings), limit=limit, offset=offset, findings=[finding_out(f) for f in page]
+    )
+
+
+@router.get("/v1/accounts/{commitment}/flows")
+def account_flows(runtime: RuntimeDep, commitment: str) -> dict[str, Any]:
+    """Every movement into or out of an account commitment, and its category."""
+    account = to_hex(parse_bytes32(commitment, field="commitment"))
+    category, movements = runtime.flows.account_flows(account)
+    return {
+        "account": account,
+        "category": category,
+        "movements": [movement_out(m).model_dump() for m in movements],
+    }
+
+
+def _csv(findings: list[Finding]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["rule", "severity", "loan_id", "amount", "explanation", "evidence"])
+    for f in findings:
+        evidence = " ".join(f"{e.tx_hash}:{e.block_number}:{e.log_index}" for e in f.evidence)
+        writer.writerow([f.rule, f.severity, f.loan_id, f.amount, f.explanation, evidence])
+    return out.getvalue()

@@ -1,0 +1,150 @@
+"""Commands for agreements: notarise, sign (as a borrower's wallet would), verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from loantrace.cli_common import ApiOption, console, fail, http, load_settings
+from loantrace.domain.errors import LoantraceError
+
+
+def _sidecar(file: Path) -> dict[str, Any]:
+    path = file.with_name(file.name + ".agreement.json")
+    if not path.is_file():
+        fail(f"{path} is missing: it holds borrower, commitment, signature and terms (see `sign`)")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def notarise(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="documents")],
+    batch: Annotated[bool, typer.Option(help="anchor all files under one Merkle root")] = False,
+    api: ApiOption = None,
+) -> None:
+    """Notarise FILE(s); each needs FILE.agreement.json. Writes FILE.receipt.json."""
+    from loantrace.domain.digest import document_digest
+    from loantrace.domain.hexcodec import to_hex
+
+    items = []
+    for file in files:
+        item = _sidecar(file)
+        item["digest"] = to_hex(document_digest(file.read_bytes()))
+        items.append(item)
+    try:
+        receipts = _call_notarise(items, batch or len(items) > 1, api)
+    except LoantraceError as exc:
+        fail(str(exc))
+    table = Table(title="Notarised")
+    for column in ("file", "digest", "block", "tx", "mode"):
+        table.add_column(column)
+    for file, receipt in zip(files, receipts, strict=True):
+        file.with_name(file.name + ".receipt.json").write_text(json.dumps(receipt, indent=2))
+        table.add_row(
+            file.name,
+            receipt["digest"][:18] + "…",
+            str(receipt["block_number"]),
+            receipt["tx_hash"][:18] + "…",
+            receipt["mode"],
+        )
+    console.print(table)
+
+
+def _call_notarise(
+    items: list[dict[str, Any]], batch: bool, api: str | None
+) -> list[dict[str, Any]]:
+    if api:
+        if batch:
+            body = http("POST", f"{api}/v1/agreements/batch", json={"agreements": items})
+            return list(body["receipts"])
+        form = {
+            k: (json.dumps(v) if k == "terms" else v) for k, v in items[0].items() if v is not None
+        }
+        return [http("POST", f"{api}/v1/agreements", data=form)]
+    from loantrace.api.routes import receipt_out, submission_of
+    from loantrace.api.schemas import AgreementIn
+    from loantrace.services.runtime import Runtime
+
+    runtime = Runtime.start(load_settings())
+    subs = [
+        submission_of(AgreementIn.model_validate(it), f"file {i}") for i, it in enumerate(items)
+    ]
+    receipts = runtime.notary.notarise_batch(subs) if batch else [runtime.notary.notarise(subs[0])]
+    return [receipt_out(r).model_dump() for r in receipts]
+
+
+def sign(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="document to sign")],
+    terms: Annotated[Path, typer.Option(exists=True, help="key terms JSON file")],
+    borrower_commitment: Annotated[str, typer.Option(help="salted commitment, bytes32 hex")],
+    api: Annotated[str, typer.Option("--api", help="URL of the running service")],
+    key_env: Annotated[
+        str, typer.Option(help="environment variable holding the borrower's private key")
+    ] = "LOANTRACE_BORROWER_KEY",
+) -> None:
+    """Sign FILE as the borrower (EIP-712, like a wallet would) and write FILE.agreement.json."""
+    import os
+
+    from eth_account import Account
+
+    from loantrace.domain.digest import document_digest
+    from loantrace.domain.hexcodec import to_hex
+
+    key = os.environ.get(key_env)
+    if not key:
+        fail(f"set {key_env} to the borrower's private key (hex)")
+    borrower = Account.from_key(key)
+    terms_json = json.loads(terms.read_text())
+    params = {
+        "digest": to_hex(document_digest(file.read_bytes())),
+        "borrower": borrower.address,
+        "borrower_commitment": borrower_commitment,
+        "terms": json.dumps(terms_json),
+    }
+    typed = http("GET", f"{api}/v1/agreements/typed-data", params=params)
+    signed = Account.sign_typed_data(key, full_message=typed)
+    sidecar = {
+        "borrower": borrower.address,
+        "borrower_commitment": borrower_commitment,
+        "borrower_signature": to_hex(bytes(signed.signature)),
+        "terms": terms_json,
+    }
+    out = file.with_name(file.name + ".agreement.json")
+    out.write_text(json.dumps(sidecar, indent=2))
+    console.print(f"wrote {out} (borrower {borrower.address})")
+
+
+def verify(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="document to check")],
+    receipt: Annotated[Path | None, typer.Option(help="receipt JSON (for batched ones)")] = None,
+    api: ApiOption = None,
+) -> None:
+    """Verify FILE against the chain; exit 0 only when the verdict is `valid`."""
+    from loantrace.domain.digest import document_digest
+    from loantrace.domain.hexcodec import to_hex
+
+    digest = to_hex(document_digest(file.read_bytes()))
+    merkle = json.loads(receipt.read_text()).get("merkle") if receipt else None
+    if api:
+        form = {"digest": digest} | ({"merkle": json.dumps(merkle)} if merkle else {})
+        report = http("POST", f"{api}/v1/verify", data=form)
+    else:
+        from dataclasses import asdict
+
+        from loantrace.services.receipts import MerkleEvidence
+        from loantrace.services.runtime import Runtime
+
+        runtime = Runtime.start(load_settings())
+        evidence = MerkleEvidence.from_json(merkle) if merkle else None
+        report = asdict(runtime.verifier.verify(bytes.fromhex(digest[2:]), evidence))
+    table = Table(title=f"Verification of {file.name}", show_header=False)
+    for key, value in report.items():
+        if value is not None and value != "":
+            table.add_row(key, str(value))
+    console.print(table)
+    if report["verdict"] != "valid":
+        raise typer.Exit(code=1)

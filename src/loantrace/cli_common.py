@@ -1,0 +1,48 @@
+"""Shared pieces of the command line: consoles, settings, errors, HTTP calls."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import typer
+from rich.console import Console
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+ApiOption = Annotated[
+    str | None, typer.Option("--api", help="URL of a running service; default: local node + db")
+]
+
+
+def load_settings() -> Any:
+    from loantrace.settings import Settings
+
+    return Settings()
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def fail(message: str) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code=2)
+
+
+def http(method: str, url: str, **kwargs: Any) -> Any:
+    try:
+        response = httpx.request(method, url, timeout=60.0, **kwargs)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url}: {exc}")
+    if response.status_code >= 400:
+        try:
+            problem = response.json()
+            fail(f"{problem.get('status')} {problem.get('title')}: {problem.get('detail')}")
+        except ValueError:
+            fail(f"{response.status_code} from {url}")
+    return response.json()

@@ -1,0 +1,158 @@
+"""Operational commands: the keeper, the indexer, tracing and audits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from loantrace.cli_common import ApiOption, console, fail, http, load_settings, setup_logging
+
+
+def keeper(
+    once: Annotated[bool, typer.Option("--once", help="one round, then exit (for cron)")] = False,
+    interval: Annotated[
+        float | None, typer.Option(help="seconds between rounds (default: setting)")
+    ] = None,
+) -> None:
+    """Perform due upkeep (contract-raised reminders) and deliver them to webhooks."""
+    import signal
+    import threading
+
+    from loantrace.services.runtime import Runtime
+
+    settings = load_settings()
+    setup_logging(settings.log_level)
+    if settings.embedded:
+        fail(
+            "the embedded chain lives inside one process: `loantrace serve` runs the keeper "
+            "itself. Set LOANTRACE_RPC_URL to run a separate keeper against a real node"
+        )
+    runtime = Runtime.start(settings)
+    if once:
+        result = runtime.keeper.run_once()
+        console.print(
+            f"performed {result.upkeeps_performed} upkeeps, recorded "
+            f"{result.reminders_recorded} reminders, delivered {result.deliveries.delivered}, "
+            f"retrying {result.deliveries.retried}, dead {result.deliveries.dead}"
+        )
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    every = interval or settings.keeper_interval_seconds
+    console.print(f"keeper running every {every}s on ledger {runtime.ledger.address}")
+    runtime.keeper.run_forever(every, stop)
+
+
+def index(
+    once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False,
+    interval: Annotated[float, typer.Option(help="seconds between passes")] = 5.0,
+) -> None:
+    """Copy our contracts' events into the database (cursor, confirmations, reorg repair)."""
+    import threading
+
+    from loantrace.services.runtime import Runtime
+
+    current = load_settings()
+    setup_logging(current.log_level)
+    if current.embedded:
+        fail("the embedded chain lives inside `loantrace serve`, which indexes on read")
+    runtime = Runtime.start(current)
+    while True:
+        run = runtime.indexer.run_once()
+        console.print(f"indexed blocks {run.from_block}..{run.to_block}: {run.events} events")
+        if once:
+            return
+        threading.Event().wait(interval)
+
+
+def _runtime() -> Any:
+    from loantrace.services.runtime import Runtime
+
+    return Runtime.start(load_settings())
+
+
+def trace(
+    loan_id: Annotated[str, typer.Argument(help="loan id (the agreement digest)")],
+    policy: Annotated[str, typer.Option(help="poison | haircut | fifo")] = "fifo",
+    max_hops: Annotated[int, typer.Option(help="1..12")] = 6,
+    api: ApiOption = None,
+) -> None:
+    """Print where a loan's money went: edges with tainted amounts, and destinations."""
+    if api:
+        params = {"policy": policy, "max_hops": max_hops}
+        graph = http("GET", f"{api}/v1/loans/{loan_id}/flows", params=params)
+    else:
+        from loantrace.api.flow_routes import graph_out
+        from loantrace.domain.tracing import Policy
+
+        if policy not in {p.value for p in Policy}:
+            fail("policy must be poison, haircut or fifo")
+        found = _runtime().flows.trace(loan_id.lower(), policy=Policy(policy), max_hops=max_hops)
+        graph = graph_out(found, max_hops)
+    edges = Table(title=f"Flows of {loan_id[:18]}… ({policy}, {max_hops} hops)")
+    for column in ("hop", "kind", "from", "to", "amount", "tainted", "tx"):
+        edges.add_column(column)
+    for e in graph["edges"]:
+        edges.add_row(
+            str(e["hop"]),
+            e["kind"],
+            _short(e["from_account"]),
+            _short(e["to_account"]),
+            f"{e['amount']:,}",
+            f"{e['tainted']:,}",
+            _short(e["evidence"]["tx_hash"]),
+        )
+    console.print(edges)
+    ends = Table(title="Destinations")
+    for column in ("account", "category", "tainted"):
+        ends.add_column(column)
+    for d in graph["destinations"]:
+        ends.add_row(_short(d["account"]), d["category"] or "-", f"{d['tainted']:,}")
+    console.print(ends)
+    if graph["truncated"]:
+        console.print("[yellow]truncated by the hop or size limit[/yellow]")
+
+
+def audit(
+    loan_id: Annotated[str | None, typer.Option("--loan", help="one loan only")] = None,
+    severity: Annotated[str | None, typer.Option(help="low | medium | high")] = None,
+    rule: Annotated[str | None, typer.Option(help="e.g. prohibited_use")] = None,
+    api: ApiOption = None,
+) -> None:
+    """Print audit findings (one loan, or the whole portfolio) with their chain evidence."""
+    if api:
+        path = f"/v1/loans/{loan_id}/audit" if loan_id else "/v1/audit/findings"
+        params = {k: v for k, v in (("severity", severity), ("rule", rule)) if v}
+        body = http("GET", f"{api}{path}", params=params | {"limit": 1000} if not loan_id else {})
+        findings = body if loan_id else body["findings"]
+    else:
+        from loantrace.api.flow_routes import finding_out
+
+        flows = _runtime().flows
+        found = (
+            flows.audit(loan_id.lower())
+            if loan_id
+            else flows.portfolio(rule=rule, severity=severity)
+        )
+        findings = [finding_out(f).model_dump() for f in found]
+    table = Table(title=f"{len(findings)} findings")
+    for column in ("severity", "rule", "loan", "amount", "explanation", "evidence"):
+        table.add_column(column)
+    for f in findings:
+        evidence = ", ".join(f"{_short(e['tx_hash'])}#{e['log_index']}" for e in f["evidence"])
+        table.add_row(
+            f["severity"],
+            f["rule"],
+            _short(f["loan_id"]),
+            f"{f['amount']:,}",
+            f["explanation"],
+            evidence,
+        )
+    console.print(table)
+
+
+def _short(value: str | None) -> str:
+    return "-" if value is None else (value[:10] + "…" if len(value) > 12 else value)
