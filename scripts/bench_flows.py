@@ -33,7 +33,6 @@ def synthesise(loans: int, transfers: int, seed: int = 7) -> FlowData:
     merchants = [f"0xm{i:063x}" for i in range(max(50, loans // 50))]
     for m in merchants:
         data.categories[m] = rng.choice(CATEGORIES)
-    intermediaries = [f"0xi{i:063x}" for i in range(max(100, loans // 10))]
     block, per_loan = 1, max(1, transfers // loans)
     for n in range(loans):
         loan_id, borrower = f"0x{n:064x}", f"0xb{n:063x}"
@@ -41,12 +40,17 @@ def synthesise(loans: int, transfers: int, seed: int = 7) -> FlowData:
         data.loans[loan_id] = LoanInfo(loan_id, "0xlender", 100_000, 1_000, 1_200, "CONSUMPTION",
                                        evidence)
         data.add(Movement(evidence, "disbursement", loan_id, None, borrower, 100_000))
+        # The borrower's own second accounts; shops, brokers and affiliates are shared and
+        # labelled (destinations), as in real portfolios where hubs are known businesses.
+        own = [f"0xi{n:061x}{j:02x}" for j in range(2)]
         held = {borrower: 100_000}
         for k in range(per_loan):
             source = rng.choice(list(held))
             if held[source] <= 1:
                 continue
-            target = rng.choice(merchants) if rng.random() < 0.6 else rng.choice(intermediaries)
+            target = rng.choice(merchants) if rng.random() < 0.6 else rng.choice(own)
+            if target == source:
+                continue
             amount = rng.randint(1, held[source] // 2 + 1)
             held[source] -= amount
             held[target] = held.get(target, 0) + amount if target not in data.categories else 0

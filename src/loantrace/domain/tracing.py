@@ -216,7 +216,9 @@ def trace(
             receiver.lots.append([m.amount - tainted, 0, 0])
     destinations = []
     for name, state in accounts.items():
-        held = state.balance()[1] + state.held_back
+        total, tainted_lots = state.balance()
+        poisoned = policy is Policy.POISON and state.poisoned_hop is not None
+        held = (total if poisoned else tainted_lots) + state.held_back
         if held > 0:
             destinations.append(Destination(name, categories.get(name), held))
     destinations.sort(key=lambda d: (-d.tainted, d.account))
@@ -225,10 +227,10 @@ def trace(
 
 def _outflow(source: _Account, amount: int, policy: Policy) -> tuple[int, int | None]:
     """Take `amount` out of `source`; return (tainted part, its hop on the new edge)."""
-    balance, tainted_balance = source.balance()
     if policy is Policy.FIFO:
         tainted, hop = source.take(amount, None)
     elif policy is Policy.HAIRCUT:
+        balance, tainted_balance = source.balance()
         if amount >= balance:  # the whole known balance leaves, topped up with own funds
             tainted, hop = source.take(balance, tainted_balance)
         else:

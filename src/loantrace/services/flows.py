@@ -200,7 +200,8 @@ class FlowService:
             raise NotFound(f"no loan {loan_id} is indexed")
         graph = self.trace(loan_id, policy=Policy.FIFO, max_hops=MAX_HOPS)
         days, bucket = self._ledger.days_past_due(bytes.fromhex(loan_id[2:]))
-        return audit_loan(loan_facts(data, loan_id, days, bucket), graph, data.categories)
+        facts = loan_facts(data, loan_id, days, bucket, lender_accounts(data))
+        return audit_loan(facts, graph, data.categories)
 
     def portfolio(
         self,
@@ -252,14 +253,20 @@ class FlowService:
         return data.categories.get(account), [data.movements[i] for i in indexes]
 
 
-def loan_facts(data: FlowData, loan_id: str, days: int, bucket: int) -> LoanFacts:
+def lender_accounts(data: FlowData) -> frozenset[str]:
+    """Return the accounts a regulator labelled as the lender's own."""
+    return frozenset(a for a, c in data.categories.items() if c == "LENDER")
+
+
+def loan_facts(
+    data: FlowData, loan_id: str, days: int, bucket: int, lenders: frozenset[str]
+) -> LoanFacts:
     """Return what the audit rules need to know about a loan."""
     info = data.loans[loan_id]
     disbursements = tuple(data.movements[i].evidence for i in data.disbursements.get(loan_id, []))
-    lender_accounts = frozenset(a for a, c in data.categories.items() if c == "LENDER")
     return LoanFacts(
         loan_id=loan_id,
-        lender_accounts=lender_accounts,
+        lender_accounts=lenders,
         purpose=info.purpose,
         principal=info.principal,
         apr_bps=info.apr_bps,
@@ -278,6 +285,7 @@ def audit_portfolio(
 ) -> list[Finding]:
     """Audit every loan: trace its money (FIFO) over its relevant movements, apply the rules."""
     findings: list[Finding] = []
+    lenders = lender_accounts(data)
     for loan_id in data.loans:
         movements, _truncated = relevant_movements(data, loan_id, max_hops)
         graph = trace(
@@ -289,5 +297,6 @@ def audit_portfolio(
             max_edges=MAX_EDGES,
         )
         days, bucket = delinquency.get(loan_id, (0, 0))
-        findings.extend(audit_loan(loan_facts(data, loan_id, days, bucket), graph, data.categories))
+        facts = loan_facts(data, loan_id, days, bucket, lenders)
+        findings.extend(audit_loan(facts, graph, data.categories))
     return findings
