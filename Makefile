@@ -25,8 +25,8 @@ demo: $(STAMP_PY)
 test: $(STAMP_PY) $(STAMP_NODE) lint typecheck unit
 
 lint: $(STAMP_PY)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 
 typecheck: $(STAMP_PY)
 	$(BIN)/mypy

@@ -37,8 +37,9 @@ def synthesise(loans: int, transfers: int, seed: int = 7) -> FlowData:
     for n in range(loans):
         loan_id, borrower = f"0x{n:064x}", f"0xb{n:063x}"
         evidence = Evidence(f"0x{block:064x}", block, 0)
-        data.loans[loan_id] = LoanInfo(loan_id, "0xlender", 100_000, 1_000, 1_200, "CONSUMPTION",
-                                       evidence)
+        data.loans[loan_id] = LoanInfo(
+            loan_id, "0xlender", 100_000, 1_000, 1_200, "CONSUMPTION", evidence
+        )
         data.add(Movement(evidence, "disbursement", loan_id, None, borrower, 100_000))
         # The borrower's own second accounts; shops, brokers and affiliates are shared and
         # labelled (destinations), as in real portfolios where hubs are known businesses.
@@ -56,8 +57,16 @@ def synthesise(loans: int, transfers: int, seed: int = 7) -> FlowData:
             held[target] = held.get(target, 0) + amount if target not in data.categories else 0
             if target in data.categories:
                 held.pop(target, None)
-            data.add(Movement(Evidence(f"0x{block:064x}", block, k + 1), "transfer", loan_id,
-                              source, target, amount))
+            data.add(
+                Movement(
+                    Evidence(f"0x{block:064x}", block, k + 1),
+                    "transfer",
+                    loan_id,
+                    source,
+                    target,
+                    amount,
+                )
+            )
         block += 1
     return data
 
@@ -102,8 +111,14 @@ def naive_movements(
 
 
 def _trace(data: FlowData, loan_id: str, movements: list[Movement]) -> None:
-    trace(loan_id=loan_id, movements=movements, categories=data.categories, policy=Policy.FIFO,
-          max_hops=6, max_edges=MAX_EDGES)
+    trace(
+        loan_id=loan_id,
+        movements=movements,
+        categories=data.categories,
+        policy=Policy.FIFO,
+        max_hops=6,
+        max_edges=MAX_EDGES,
+    )
 
 
 def _p(values: list[float], q: float) -> float:
@@ -135,13 +150,17 @@ def main() -> int:
         findings = audit_portfolio(data, {})
         portfolio = time.perf_counter() - t
     naive_portfolio = statistics.mean(slow) * len(data.loans)
-    print(f"portfolio: {len(data.loans):,} loans, {len(data.movements):,} movements "
-          f"(built in {built:.1f} s); {len(findings):,} findings")
+    print(
+        f"portfolio: {len(data.loans):,} loans, {len(data.movements):,} movements "
+        f"(built in {built:.1f} s); {len(findings):,} findings"
+    )
     print(f"{'measure':44} {'ours':>12} {'naive baseline':>16}")
     print(f"{'single-loan trace p50 (ms)':44} {_p(fast, 0.5):12.2f} {_p(slow, 0.5):16.2f}")
     print(f"{'single-loan trace p95 (ms)':44} {_p(fast, 0.95):12.2f} {_p(slow, 0.95):16.2f}")
-    print(f"{'full portfolio audit (s)':44} {portfolio:12.2f} {naive_portfolio:16.2f}"
-          "  (naive: mean per loan x loans)")
+    print(
+        f"{'full portfolio audit (s)':44} {portfolio:12.2f} {naive_portfolio:16.2f}"
+        "  (naive: mean per loan x loans)"
+    )
     ok = _p(fast, 0.5) < 50 and portfolio < 10
     print("targets (p50 < 50 ms, portfolio < 10 s):", "met" if ok else "MISSED")
     return 0 if ok else 1
