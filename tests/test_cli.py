@@ -25,6 +25,7 @@ from loantrace.settings import DEV_NOTARY_KEY, Settings
 from tests.conftest import SAMPLE_TERMS
 
 runner = CliRunner()
+WIDE = {"COLUMNS": "400"}  # rich wraps table cells to the terminal width
 
 
 @pytest.fixture
@@ -202,3 +203,21 @@ def test_keeper_once_against_a_node(
     result = runner.invoke(app, ["keeper", "--once"])
     assert result.exit_code == 0, result.output
     assert "performed 0 upkeeps" in result.output
+
+
+def test_trace_and_audit_commands_print_findings(api_url: str, embedded_runtime: Runtime) -> None:
+    from loantrace.services.demo import DemoResult
+    from loantrace.services.demo_flows import run_flow_demo
+
+    rt = embedded_runtime
+    findings = run_flow_demo(rt, DemoResult(rt.node.chain_id, rt.registry.address, "x"))
+    stock = next(f.loan_id for f in findings if str(f.rule) == "prohibited_use")
+    result = runner.invoke(app, ["trace", stock, "--policy", "haircut", "--api", api_url], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "SECURITIES" in result.output
+    result = runner.invoke(app, ["audit", "--severity", "high", "--api", api_url], env=WIDE)
+    assert result.exit_code == 0, result.output
+    for rule in ("prohibited_use", "loan_repays_loan", "round_trip"):
+        assert rule in result.output
+    result = runner.invoke(app, ["audit", "--loan", stock, "--api", api_url], env=WIDE)
+    assert "prohibited_use" in result.output
