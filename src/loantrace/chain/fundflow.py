@@ -8,7 +8,7 @@ from web3.contract import Contract
 from loantrace.chain.artifacts import load_artifact
 from loantrace.chain.registry import matches_build
 from loantrace.chain.transactor import Transactor, TxResult
-from loantrace.domain.errors import ChainError, ConfigurationError
+from loantrace.domain.errors import ConfigurationError
 
 ARTIFACT = "FundFlow"
 REPORTER_ROLE = Web3.keccak(text="REPORTER_ROLE")
@@ -29,13 +29,7 @@ def deploy_fundflow(
     transactor: Transactor, w3: Web3, *, admin: str, ledger: str, registry: str
 ) -> str:
     """Deploy a FundFlow for `ledger`'s loans; return its address."""
-    artifact = load_artifact(ARTIFACT)
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    result = transactor.send(factory.constructor(admin, ledger, registry))
-    receipt = w3.eth.get_transaction_receipt(result.tx_hash)  # type: ignore[arg-type]
-    if receipt["contractAddress"] is None:
-        raise ChainError("deployment produced no contract address")
-    return str(receipt["contractAddress"])
+    return transactor.deploy(load_artifact(ARTIFACT), admin, ledger, registry)
 
 
 class FundFlowClient:

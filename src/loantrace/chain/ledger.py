@@ -14,7 +14,7 @@ from web3.contract import Contract
 from loantrace.chain.artifacts import load_artifact
 from loantrace.chain.registry import matches_build
 from loantrace.chain.transactor import Transactor, TxResult
-from loantrace.domain.errors import ChainError, ConfigurationError
+from loantrace.domain.errors import ConfigurationError
 from loantrace.domain.hexcodec import to_hex
 
 ARTIFACT = "LoanLedger"
@@ -92,13 +92,7 @@ def deploy_ledger(
     policy: tuple[int, int, int],
 ) -> str:
     """Deploy a LoanLedger trusting `registry`; return its address."""
-    artifact = load_artifact(ARTIFACT)
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    result = transactor.send(factory.constructor(admin, registry, rate_cap_bps, policy))
-    receipt = w3.eth.get_transaction_receipt(result.tx_hash)  # type: ignore[arg-type]
-    if receipt["contractAddress"] is None:
-        raise ChainError("deployment produced no contract address")
-    return str(receipt["contractAddress"])
+    return transactor.deploy(load_artifact(ARTIFACT), admin, registry, rate_cap_bps, policy)
 
 
 def encode_check_data(start: int, count: int) -> bytes:

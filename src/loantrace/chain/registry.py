@@ -14,7 +14,7 @@ from loantrace.chain.artifacts import load_artifact
 from loantrace.chain.errors import RevertDecoder
 from loantrace.chain.transactor import Transactor, TxResult
 from loantrace.domain.agreement import Agreement, Domain, SignedAgreement
-from loantrace.domain.errors import ChainError, ConfigurationError
+from loantrace.domain.errors import ConfigurationError
 from loantrace.domain.hexcodec import to_hex
 
 ARTIFACT = "AgreementRegistry"
@@ -66,14 +66,7 @@ def revert_decoder() -> RevertDecoder:
 
 def deploy_registry(transactor: Transactor, w3: Web3, *, admin: str) -> str:
     """Deploy a new AgreementRegistry administered by `admin`; return its address."""
-    artifact = load_artifact(ARTIFACT)
-    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    result = transactor.send(factory.constructor(admin))
-    receipt = w3.eth.get_transaction_receipt(result.tx_hash)  # type: ignore[arg-type]
-    address = receipt["contractAddress"]
-    if address is None:
-        raise ChainError("deployment produced no contract address")
-    return str(address)
+    return transactor.deploy(load_artifact(ARTIFACT), admin)
 
 
 def matches_build(code: bytes, artifact: dict[str, Any]) -> bool:

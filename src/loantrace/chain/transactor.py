@@ -109,6 +109,15 @@ class Transactor:
             logs=tuple(receipt["logs"]),
         )
 
+    def deploy(self, artifact: dict[str, Any], *args: Any) -> str:
+        """Deploy a compiled contract with constructor `args`; return its address."""
+        factory = self._w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+        result = self.send(factory.constructor(*args))
+        receipt = self._w3.eth.get_transaction_receipt(result.tx_hash)  # type: ignore[arg-type]
+        if receipt["contractAddress"] is None:
+            raise ChainError("deployment produced no contract address")
+        return str(receipt["contractAddress"])
+
     def _next_nonce(self) -> int:
         if self._nonce is None:
             self._nonce = int(self._w3.eth.get_transaction_count(self.account.address, "pending"))
