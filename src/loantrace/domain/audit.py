@@ -1,25 +1,35 @@
 """Audit rules: findings a regulator can act on, each pointing at on-chain evidence.
 
-- prohibited_use: tainted money reaches an account labelled SECURITIES, REAL_ESTATE, CRYPTO
-  or GAMBLING.
-- round_trip: tainted money reaches a LENDER or LENDER_AFFILIATE account within k hops.
-- loan_repays_loan: a repayment of another loan carries this loan's tainted money.
-- purpose_mismatch: tainted money reaches a labelled account whose category is not allowed
-  for the declared purpose (prohibited and lender categories are judged by their own rules;
-  unlabelled accounts are not judged).
-- over_disbursement: more was disbursed than the principal.
-- rate_cap_breach: the APR is above the cap in force at registration.
-- overdue: the oldest unpaid instalment is past due (low 1-30 days, medium 31-60, high 61+).
-Explanations name accounts by commitment only: no personal data.
+The money rules read a loan's flow graph (see `tracing`); "tainted" is this loan's money.
+- prohibited_use (high): tainted money reaches an account labelled SECURITIES, REAL_ESTATE,
+  CRYPTO or GAMBLING. One finding per account: the tainted amount of the edges into it.
+- round_trip (high): tainted money reaches, within `round_trip_hops` hops, a lender-side
+  account: one of the lender's own accounts, or one labelled LENDER or LENDER_AFFILIATE.
+  One finding per account.
+- loan_repays_loan (high): a repayment of another loan carries tainted money. One finding
+  per repaid loan, filed under this (the funding) loan and naming both.
+- purpose_mismatch (medium): tainted money reaches a labelled account whose category is
+  not allowed for the declared purpose (`PURPOSE_CATEGORIES`). Prohibited and lender-side
+  accounts are judged by their own rules; unlabelled accounts are not judged, and neither
+  is a purpose with no allowed categories listed. One finding per category.
+The loan rules read its facts:
+- over_disbursement (high): more was disbursed than the principal; the amount is the excess.
+- rate_cap_breach (high): the APR is above the rate cap in force at registration.
+- overdue: the oldest unpaid instalment is past due: low in bucket 1 (1-30 days), medium in
+  bucket 2 (31-60), high in buckets 3 and 4 (61 and more); the amount is the outstanding.
+Findings come in the order of the rules above, then by account, loan id or category.
+Explanations name accounts by commitment only, amounts in minor units: no personal data.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from loantrace.domain.delinquency import BUCKET_LABELS
+from loantrace.domain.errors import InvalidInput
 from loantrace.domain.tracing import Edge, Evidence, FlowGraph
 
 PROHIBITED_CATEGORIES = frozenset({"SECURITIES", "REAL_ESTATE", "CRYPTO", "GAMBLING"})
@@ -33,7 +43,7 @@ PURPOSE_CATEGORIES: Mapping[str, frozenset[str]] = {
 
 
 class Severity(StrEnum):
-    """How urgent a finding is."""
+    """How urgently a finding needs attention."""
 
     LOW = "low"
     MEDIUM = "medium"
@@ -41,7 +51,7 @@ class Severity(StrEnum):
 
 
 class Rule(StrEnum):
-    """Which rule produced a finding (in reporting order)."""
+    """The rule that produced a finding, in reporting order."""
 
     PROHIBITED_USE = "prohibited_use"
     ROUND_TRIP = "round_trip"
@@ -52,9 +62,12 @@ class Rule(StrEnum):
     OVERDUE = "overdue"
 
 
+_OVERDUE_SEVERITY = {1: Severity.LOW, 2: Severity.MEDIUM, 3: Severity.HIGH, 4: Severity.HIGH}
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One finding and its evidence."""
+    """One finding, its amount in minor units, and the on-chain evidence behind it."""
 
     rule: Rule
     severity: Severity
@@ -66,7 +79,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class LoanFacts:
-    """What the rules know about a loan besides its flow graph."""
+    """What the rules know about a loan besides its flow graph; money in minor units."""
 
     loan_id: str
     lender_accounts: frozenset[str]
@@ -82,121 +95,187 @@ class LoanFacts:
     last_due_evidence: Evidence | None
     outstanding: int = 0
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.loan_id, str) or not self.loan_id:
+            raise InvalidInput("facts.loan_id must be a non-empty string")
+        if not isinstance(self.lender_accounts, frozenset):
+            raise InvalidInput("facts.lender_accounts must be a frozenset of commitments")
+        for name in ("principal", "apr_bps", "rate_cap_bps", "disbursed", "days_past_due"):
+            _check_int(f"facts.{name}", getattr(self, name), 0, None)
+        _check_int("facts.outstanding", self.outstanding, 0, None)
+        _check_int("facts.bucket", self.bucket, 0, 4)
+        if (self.days_past_due > 0) != (self.bucket > 0):
+            raise InvalidInput("facts.bucket must be 0 exactly when days_past_due is 0")
+
 
 def audit_loan(
     facts: LoanFacts, graph: FlowGraph, categories: Mapping[str, str], *, round_trip_hops: int = 6
 ) -> list[Finding]:
-    """Apply every rule to one loan."""
-    findings: list[Finding] = []
-    loan = facts.loan_id
+    """Apply every rule to one loan; a clean loan gives no findings."""
+    _check_int("round_trip_hops", round_trip_hops, 1, None)
+    if graph.loan_id != facts.loan_id:
+        raise InvalidInput(f"the graph traces loan {graph.loan_id}, not {facts.loan_id}")
     into: dict[str, list[Edge]] = defaultdict(list)
     for edge in graph.edges:
         into[edge.to_account].append(edge)
-    allowed = PURPOSE_CATEGORIES.get(facts.purpose)
-    for account in sorted(into):
-        edges = into[account]
+    accounts = sorted(into.items())
+    return [
+        *_prohibited_use(facts, accounts, categories),
+        *_round_trip(facts, accounts, categories, round_trip_hops),
+        *_loan_repays_loan(facts, graph.edges),
+        *_purpose_mismatch(facts, accounts, categories),
+        *_loan_rules(facts),
+    ]
+
+
+def _prohibited_use(
+    facts: LoanFacts, accounts: list[tuple[str, list[Edge]]], categories: Mapping[str, str]
+) -> Iterator[Finding]:
+    for account, edges in accounts:
         category = categories.get(account)
-        tainted = sum(e.tainted for e in edges)
-        evidence = tuple(e.evidence for e in edges)
         if category in PROHIBITED_CATEGORIES:
-            findings.append(
-                Finding(
-                    Rule.PROHIBITED_USE,
-                    Severity.HIGH,
-                    loan,
-                    tainted,
-                    f"{tainted} of this loan's money reached {account}, labelled {category}",
-                    evidence,
-                )
-            )
-    for account in sorted(into):
-        near = [e for e in into[account] if e.hop <= round_trip_hops]
-        lender = account in facts.lender_accounts or categories.get(account) in LENDER_CATEGORIES
-        if near and lender:
-            tainted = sum(e.tainted for e in near)
-            findings.append(
-                Finding(
-                    Rule.ROUND_TRIP,
-                    Severity.HIGH,
-                    loan,
-                    tainted,
-                    f"{tainted} of this loan's money returned to lender-side "
-                    f"account {account} within {round_trip_hops} hops",
-                    tuple(e.evidence for e in near),
-                )
-            )
-    repaid: dict[str, list[Edge]] = defaultdict(list)
-    for edge in graph.edges:
-        if edge.kind == "repayment" and edge.loan_id and edge.loan_id != loan:
-            repaid[edge.loan_id].append(edge)
-    for other in sorted(repaid):
-        tainted = sum(e.tainted for e in repaid[other])
-        findings.append(
-            Finding(
-                Rule.LOAN_REPAYS_LOAN,
+            tainted = _tainted(edges)
+            yield _finding(
+                Rule.PROHIBITED_USE,
                 Severity.HIGH,
-                loan,
+                facts,
                 tainted,
-                f"{tainted} of loan {loan}'s money repaid loan {other}",
-                tuple(e.evidence for e in repaid[other]),
+                f"{tainted} minor units of loan {facts.loan_id}'s money reached account "
+                f"{account}, labelled {category}, a prohibited use",
+                edges,
             )
+
+
+def _round_trip(
+    facts: LoanFacts,
+    accounts: list[tuple[str, list[Edge]]],
+    categories: Mapping[str, str],
+    round_trip_hops: int,
+) -> Iterator[Finding]:
+    for account, edges in accounts:
+        if not _is_lender_side(facts, account, categories):
+            continue
+        near = [e for e in edges if e.hop <= round_trip_hops]
+        if near:
+            tainted = _tainted(near)
+            category = categories.get(account)
+            whose = f"labelled {category}" if category in LENDER_CATEGORIES else "the lender's"
+            yield _finding(
+                Rule.ROUND_TRIP,
+                Severity.HIGH,
+                facts,
+                tainted,
+                f"{tainted} minor units of loan {facts.loan_id}'s money came back to account "
+                f"{account} ({whose}) within {round_trip_hops} hops",
+                near,
+            )
+
+
+def _loan_repays_loan(facts: LoanFacts, edges: list[Edge]) -> Iterator[Finding]:
+    repaid: dict[str, list[Edge]] = defaultdict(list)
+    for edge in edges:
+        if edge.kind == "repayment" and edge.loan_id is not None and edge.loan_id != facts.loan_id:
+            repaid[edge.loan_id].append(edge)
+    for other, paid in sorted(repaid.items()):
+        tainted = _tainted(paid)
+        yield _finding(
+            Rule.LOAN_REPAYS_LOAN,
+            Severity.HIGH,
+            facts,
+            tainted,
+            f"{tainted} minor units of loan {facts.loan_id}'s money repaid loan {other}",
+            paid,
         )
-    by_category: dict[str, list[Edge]] = defaultdict(list)
-    for account in sorted(into):
+
+
+def _purpose_mismatch(
+    facts: LoanFacts, accounts: list[tuple[str, list[Edge]]], categories: Mapping[str, str]
+) -> Iterator[Finding]:
+    allowed = PURPOSE_CATEGORIES.get(facts.purpose)
+    if allowed is None:
+        return
+    spent: dict[str, list[tuple[str, list[Edge]]]] = defaultdict(list)
+    for account, edges in accounts:
         category = categories.get(account)
-        judged = category and category not in PROHIBITED_CATEGORIES | LENDER_CATEGORIES
-        if judged and allowed is not None and category not in allowed:
-            by_category[str(category)].extend(into[account])
-    for category in sorted(by_category):
-        edges = by_category[category]
-        tainted = sum(e.tainted for e in edges)
-        findings.append(
-            Finding(
-                Rule.PURPOSE_MISMATCH,
-                Severity.MEDIUM,
-                loan,
-                tainted,
-                f"declared purpose {facts.purpose}, but {tainted} was spent at {category} accounts",
-                tuple(e.evidence for e in edges),
-            )
+        if (
+            category is None
+            or category in allowed
+            or category in PROHIBITED_CATEGORIES
+            or _is_lender_side(facts, account, categories)
+        ):
+            continue
+        spent[category].append((account, edges))
+    for category, places in sorted(spent.items()):
+        edges = sorted((e for _account, es in places for e in es), key=lambda e: e.evidence.order)
+        tainted = _tainted(edges)
+        names = ", ".join(account for account, _edges in places)
+        yield _finding(
+            Rule.PURPOSE_MISMATCH,
+            Severity.MEDIUM,
+            facts,
+            tainted,
+            f"loan {facts.loan_id} was declared for {facts.purpose}, but {tainted} minor units "
+            f"of its money reached accounts labelled {category}: {names}",
+            edges,
         )
+
+
+def _loan_rules(facts: LoanFacts) -> Iterator[Finding]:
+    loan = facts.loan_id
     if facts.disbursed > facts.principal:
         excess = facts.disbursed - facts.principal
-        findings.append(
-            Finding(
-                Rule.OVER_DISBURSEMENT,
-                Severity.HIGH,
-                loan,
-                excess,
-                f"disbursed {facts.disbursed}, principal {facts.principal}",
-                facts.disbursement_evidence,
-            )
+        yield Finding(
+            Rule.OVER_DISBURSEMENT,
+            Severity.HIGH,
+            loan,
+            excess,
+            f"loan {loan} disbursed {facts.disbursed} minor units against a principal of "
+            f"{facts.principal}: {excess} too many",
+            facts.disbursement_evidence,
         )
     if facts.apr_bps > facts.rate_cap_bps:
-        findings.append(
-            Finding(
-                Rule.RATE_CAP_BREACH,
-                Severity.HIGH,
-                loan,
-                0,
-                f"APR {facts.apr_bps} bps above the cap {facts.rate_cap_bps} bps",
-                _some(facts.registration_evidence),
-            )
+        yield Finding(
+            Rule.RATE_CAP_BREACH,
+            Severity.HIGH,
+            loan,
+            0,
+            f"loan {loan} was registered at an APR of {facts.apr_bps} bps, above the rate cap "
+            f"of {facts.rate_cap_bps} bps",
+            _one(facts.registration_evidence),
         )
     if facts.days_past_due > 0:
-        severity = {1: Severity.LOW, 2: Severity.MEDIUM}.get(facts.bucket, Severity.HIGH)
-        findings.append(
-            Finding(
-                Rule.OVERDUE,
-                severity,
-                loan,
-                facts.outstanding,
-                f"{facts.days_past_due} days past due",
-                _some(facts.last_due_evidence or facts.registration_evidence),
-            )
+        yield Finding(
+            Rule.OVERDUE,
+            _OVERDUE_SEVERITY[facts.bucket],
+            loan,
+            facts.outstanding,
+            f"loan {loan} is {facts.days_past_due} days past due (bucket "
+            f"{BUCKET_LABELS[facts.bucket]} days), {facts.outstanding} minor units outstanding",
+            _one(facts.last_due_evidence or facts.registration_evidence),
         )
-    return findings
 
 
-def _some(evidence: Evidence | None) -> tuple[Evidence, ...]:
+def _is_lender_side(facts: LoanFacts, account: str, categories: Mapping[str, str]) -> bool:
+    return account in facts.lender_accounts or categories.get(account) in LENDER_CATEGORIES
+
+
+def _finding(
+    rule: Rule, severity: Severity, facts: LoanFacts, amount: int, why: str, edges: list[Edge]
+) -> Finding:
+    return Finding(rule, severity, facts.loan_id, amount, why, tuple(e.evidence for e in edges))
+
+
+def _tainted(edges: list[Edge]) -> int:
+    return sum(e.tainted for e in edges)
+
+
+def _one(evidence: Evidence | None) -> tuple[Evidence, ...]:
     return () if evidence is None else (evidence,)
+
+
+def _check_int(name: str, value: object, low: int, high: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be an integer")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidInput(f"{name} must be {bounds}")
