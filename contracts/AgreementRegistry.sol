@@ -5,7 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-import {IAgreementRegistry} from "./IAgreementRegistry.sol";
+import {IAgreementRegistry, IOpenLoans} from "./IAgreementRegistry.sol";
 
 /// @title AgreementRegistry
 /// @notice See {IAgreementRegistry}.
@@ -13,18 +13,25 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
     /// @notice Role of lenders allowed to notarise.
     bytes32 public constant NOTARY_ROLE = keccak256("NOTARY_ROLE");
 
+    /// @dev EIP-712 encodeType of `Agreement` with its nested `LoanTerms` (and `Instalment`);
+    /// a struct member is encoded as its struct hash, which the contract receives as termsDigest.
     bytes32 private constant _AGREEMENT_TYPEHASH = keccak256(
-        "Agreement(bytes32 digest,address lender,address borrower,bytes32 borrowerCommitment,bytes32 termsDigest,bytes32 supersedes)"
+        "Agreement(bytes32 digest,address lender,address borrower,bytes32 borrowerCommitment,LoanTerms terms,bytes32 supersedes)"
+        "Instalment(uint64 dueAt,uint256 principal,uint256 interest,uint256 fees)"
+        "LoanTerms(uint256 principal,bytes3 currency,uint64 startAt,bytes32 purpose,uint8 repaymentMethod,uint32 aprBps,Instalment[] schedule)"
     );
+    bytes32 private constant _REVOCATION_TYPEHASH = keccak256("Revocation(bytes32 agreementId,uint8 reason)");
 
-    mapping(bytes32 digest => Record) private _records;
+    mapping(bytes32 agreementId => Record) private _records;
     mapping(bytes32 root => Batch) private _batches;
-    mapping(bytes32 digest => Status) private _batchedStatus;
-    mapping(bytes32 digest => bytes32 successor) private _successors;
-    mapping(bytes32 digest => uint8 reason) private _revocationReasons;
+    mapping(bytes32 agreementId => Status) private _batchedStatus;
+    mapping(bytes32 agreementId => bytes32 successor) private _successors;
+    mapping(bytes32 agreementId => uint8 reason) private _revocationReasons;
+    IOpenLoans private _loanLedger;
 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE (grants NOTARY to lenders).
-    constructor(address admin) EIP712("LoantraceAgreementRegistry", "1") {
+    constructor(address admin) EIP712("LoantraceAgreementRegistry", "2") {
+        if (admin == address(0)) revert AgreementRegistryZeroAddress();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -32,9 +39,12 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
     function notarise(Agreement calldata agreement, bytes calldata lenderSignature, bytes calldata borrowerSignature)
         external
         onlyRole(NOTARY_ROLE)
+        returns (bytes32 agreementId)
     {
-        _requireNoSupersedes(agreement);
-        _notarise(agreement, lenderSignature, borrowerSignature);
+        if (agreement.supersedes != bytes32(0)) {
+            revert AgreementRegistrySupersedesMismatch(bytes32(0), agreement.supersedes);
+        }
+        return _notarise(agreement, lenderSignature, borrowerSignature);
     }
 
     /// @inheritdoc IAgreementRegistry
@@ -53,55 +63,72 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
 
     /// @inheritdoc IAgreementRegistry
     function supersede(
-        bytes32 previous,
+        bytes32 previousId,
         Agreement calldata amendment,
         bytes calldata lenderSignature,
         bytes calldata borrowerSignature
-    ) external onlyRole(NOTARY_ROLE) {
-        if (amendment.supersedes != previous) {
-            revert AgreementRegistrySupersedesMismatch(previous, amendment.supersedes);
+    ) external onlyRole(NOTARY_ROLE) returns (bytes32 agreementId) {
+        if (amendment.supersedes != previousId) {
+            revert AgreementRegistrySupersedesMismatch(previousId, amendment.supersedes);
         }
-        Record storage old = _requireActiveRecordOfCaller(previous);
-        _notarise(amendment, lenderSignature, borrowerSignature);
+        Record storage old = _requireActiveRecordOfCaller(previousId);
+        agreementId = _notarise(amendment, lenderSignature, borrowerSignature);
         old.status = Status.Superseded;
-        _successors[previous] = amendment.digest;
-        emit AgreementSuperseded(previous, amendment.digest, msg.sender);
+        _successors[previousId] = agreementId;
+        emit AgreementSuperseded(previousId, agreementId, msg.sender);
     }
 
     /// @inheritdoc IAgreementRegistry
-    function revoke(bytes32 digest, uint8 reason) external onlyRole(NOTARY_ROLE) {
-        _requireReason(reason);
-        Record storage record = _requireActiveRecordOfCaller(digest);
-        record.status = Status.Revoked;
-        _revocationReasons[digest] = reason;
-        emit AgreementRevoked(digest, msg.sender, reason);
-    }
-
-    /// @inheritdoc IAgreementRegistry
-    function revokeBatched(bytes32 root, AgreementLeaf calldata leaf, bytes32[] calldata proof, uint8 reason)
+    function revoke(Agreement calldata agreement, uint8 reason, bytes calldata borrowerSignature)
         external
         onlyRole(NOTARY_ROLE)
     {
         _requireReason(reason);
-        bytes32 digest = leaf.agreement.digest;
-        Batch storage batch = _batches[root];
-        if (batch.lender == address(0)) revert AgreementRegistryUnknownAgreement(root);
-        if (batch.lender != msg.sender || leaf.agreement.lender != msg.sender) {
-            revert AgreementRegistryNotLender(digest, msg.sender);
-        }
-        if (!MerkleProof.verifyCalldata(proof, root, _leafHash(leaf))) {
-            revert AgreementRegistryInvalidProof(root, digest);
-        }
-        Status status = _batchedStatus[digest];
-        if (status != Status.None) revert AgreementRegistryNotActive(digest, status);
-        _batchedStatus[digest] = Status.Revoked;
-        _revocationReasons[digest] = reason;
-        emit AgreementRevoked(digest, msg.sender, reason);
+        bytes32 agreementId = _hashAgreement(agreement);
+        Record storage record = _requireActiveRecordOfCaller(agreementId);
+        bool consented = _requireConsent(agreementId, agreement.borrower, reason, borrowerSignature);
+        record.status = Status.Revoked;
+        _revocationReasons[agreementId] = reason;
+        emit AgreementRevoked(agreementId, agreement.digest, msg.sender, reason, consented);
     }
 
     /// @inheritdoc IAgreementRegistry
-    function recordOf(bytes32 digest) external view returns (Record memory) {
-        return _records[digest];
+    function revokeBatched(
+        bytes32 root,
+        AgreementLeaf calldata leaf,
+        bytes32[] calldata proof,
+        uint8 reason,
+        bytes calldata borrowerSignature
+    ) external onlyRole(NOTARY_ROLE) {
+        _requireReason(reason);
+        bytes32 agreementId = _hashAgreement(leaf.agreement);
+        Batch storage batch = _batches[root];
+        if (batch.lender == address(0)) revert AgreementRegistryUnknownAgreement(root);
+        if (batch.lender != msg.sender || leaf.agreement.lender != msg.sender) {
+            revert AgreementRegistryNotLender(agreementId, msg.sender);
+        }
+        if (!MerkleProof.verifyCalldata(proof, root, _leafHash(leaf))) {
+            revert AgreementRegistryInvalidProof(root, agreementId);
+        }
+        Status status = _batchedStatus[agreementId];
+        if (status != Status.None) revert AgreementRegistryNotActive(agreementId, status);
+        bool consented = _requireConsent(agreementId, leaf.agreement.borrower, reason, borrowerSignature);
+        _batchedStatus[agreementId] = Status.Revoked;
+        _revocationReasons[agreementId] = reason;
+        emit AgreementRevoked(agreementId, leaf.agreement.digest, msg.sender, reason, consented);
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function setLoanLedger(IOpenLoans ledger) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (address(ledger) == address(0)) revert AgreementRegistryZeroAddress();
+        if (address(_loanLedger) != address(0)) revert AgreementRegistryLoanLedgerAlreadySet(address(_loanLedger));
+        _loanLedger = ledger;
+        emit LoanLedgerSet(address(ledger));
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function recordOf(bytes32 agreementId) external view returns (Record memory) {
+        return _records[agreementId];
     }
 
     /// @inheritdoc IAgreementRegistry
@@ -110,10 +137,31 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IAgreementRegistry
-    function statusOf(bytes32 digest) external view returns (Status status, bytes32 successor, uint8 reason) {
-        status = _records[digest].status;
-        if (status == Status.None) status = _batchedStatus[digest];
-        return (status, _successors[digest], _revocationReasons[digest]);
+    function statusOf(bytes32 agreementId) external view returns (Status status, bytes32 successor, uint8 reason) {
+        status = _records[agreementId].status;
+        if (status == Status.None) status = _batchedStatus[agreementId];
+        return (status, _successors[agreementId], _revocationReasons[agreementId]);
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function batchedAgreement(bytes32 root, AgreementLeaf calldata leaf, bytes32[] calldata proof)
+        external
+        view
+        returns (bytes32 agreementId, Batch memory batch, Status status)
+    {
+        agreementId = _hashAgreement(leaf.agreement);
+        batch = _batches[root];
+        if (batch.lender == address(0)) revert AgreementRegistryUnknownAgreement(root);
+        if (!MerkleProof.verifyCalldata(proof, root, _leafHash(leaf))) {
+            revert AgreementRegistryInvalidProof(root, agreementId);
+        }
+        if (leaf.agreement.lender != batch.lender) {
+            revert AgreementRegistryLenderMismatch(leaf.agreement.lender, batch.lender);
+        }
+        _requireSignature(agreementId, leaf.agreement.lender, leaf.lenderSignature);
+        _requireSignature(agreementId, leaf.agreement.borrower, leaf.borrowerSignature);
+        status = _batchedStatus[agreementId];
+        if (status == Status.None) status = Status.Notarised;
     }
 
     /// @inheritdoc IAgreementRegistry
@@ -136,27 +184,44 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
         return _hashAgreement(agreement);
     }
 
+    /// @inheritdoc IAgreementRegistry
+    function hashRevocation(bytes32 agreementId, uint8 reason) external view returns (bytes32) {
+        return _hashRevocation(agreementId, reason);
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function loanLedger() external view returns (IOpenLoans) {
+        return _loanLedger;
+    }
+
+    /// @inheritdoc IAgreementRegistry
+    function version() external pure returns (string memory) {
+        return "2.0.0";
+    }
+
     function _notarise(Agreement calldata agreement, bytes calldata lenderSignature, bytes calldata borrowerSignature)
         private
+        returns (bytes32 agreementId)
     {
-        bytes32 digest = agreement.digest;
-        if (digest == bytes32(0)) revert AgreementRegistryZeroDigest();
+        if (agreement.digest == bytes32(0)) revert AgreementRegistryZeroDigest();
         if (agreement.lender != msg.sender) revert AgreementRegistryLenderMismatch(agreement.lender, msg.sender);
-        Record storage existing = _records[digest];
-        if (existing.lender != address(0)) revert AgreementRegistryAlreadyNotarised(digest, existing.notarisedAt);
+        agreementId = _hashAgreement(agreement);
+        Record storage existing = _records[agreementId];
+        if (existing.lender != address(0)) {
+            revert AgreementRegistryAlreadyNotarised(agreementId, existing.notarisedAt);
+        }
+        _requireSignature(agreementId, agreement.lender, lenderSignature);
+        _requireSignature(agreementId, agreement.borrower, borrowerSignature);
 
-        bytes32 hash = _hashAgreement(agreement);
-        _requireSignature(digest, agreement.lender, hash, lenderSignature);
-        _requireSignature(digest, agreement.borrower, hash, borrowerSignature);
-
-        _records[digest] = Record({
+        _records[agreementId] = Record({
             lender: msg.sender,
             notarisedAt: uint48(block.timestamp),
             blockNumber: uint40(block.number),
             status: Status.Notarised
         });
         emit AgreementNotarised(
-            digest,
+            agreementId,
+            agreement.digest,
             agreement.lender,
             agreement.borrower,
             agreement.borrowerCommitment,
@@ -167,26 +232,39 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
         );
     }
 
-    function _requireActiveRecordOfCaller(bytes32 digest) private view returns (Record storage record) {
-        record = _records[digest];
-        if (record.lender == address(0)) revert AgreementRegistryUnknownAgreement(digest);
-        if (record.lender != msg.sender) revert AgreementRegistryNotLender(digest, msg.sender);
-        if (record.status != Status.Notarised) revert AgreementRegistryNotActive(digest, record.status);
+    /// @dev Returns whether the borrower consented; reverts if consent is needed and missing.
+    function _requireConsent(bytes32 agreementId, address borrower, uint8 reason, bytes calldata signature)
+        private
+        view
+        returns (bool)
+    {
+        if (signature.length > 0) {
+            if (!SignatureChecker.isValidSignatureNow(borrower, _hashRevocation(agreementId, reason), signature)) {
+                revert AgreementRegistryInvalidSignature(agreementId, borrower);
+            }
+            return true;
+        }
+        IOpenLoans ledger = _loanLedger;
+        if (address(ledger) != address(0) && ledger.hasOpenLoan(agreementId)) {
+            revert AgreementRegistryBorrowerConsentRequired(agreementId, borrower);
+        }
+        return false;
     }
 
-    function _requireNoSupersedes(Agreement calldata agreement) private pure {
-        if (agreement.supersedes != bytes32(0)) {
-            revert AgreementRegistrySupersedesMismatch(bytes32(0), agreement.supersedes);
-        }
+    function _requireActiveRecordOfCaller(bytes32 agreementId) private view returns (Record storage record) {
+        record = _records[agreementId];
+        if (record.lender == address(0)) revert AgreementRegistryUnknownAgreement(agreementId);
+        if (record.lender != msg.sender) revert AgreementRegistryNotLender(agreementId, msg.sender);
+        if (record.status != Status.Notarised) revert AgreementRegistryNotActive(agreementId, record.status);
     }
 
     function _requireReason(uint8 reason) private pure {
         if (reason == 0) revert AgreementRegistryInvalidReason(reason);
     }
 
-    function _requireSignature(bytes32 digest, address signer, bytes32 hash, bytes calldata signature) private view {
-        if (!SignatureChecker.isValidSignatureNow(signer, hash, signature)) {
-            revert AgreementRegistryInvalidSignature(digest, signer);
+    function _requireSignature(bytes32 agreementId, address signer, bytes calldata signature) private view {
+        if (!SignatureChecker.isValidSignatureNow(signer, agreementId, signature)) {
+            revert AgreementRegistryInvalidSignature(agreementId, signer);
         }
     }
 
@@ -204,6 +282,10 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
                 )
             )
         );
+    }
+
+    function _hashRevocation(bytes32 agreementId, uint8 reason) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(_REVOCATION_TYPEHASH, agreementId, reason)));
     }
 
     function _leafHash(AgreementLeaf calldata leaf) private pure returns (bytes32) {

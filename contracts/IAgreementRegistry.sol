@@ -1,19 +1,33 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+/// @title Source of loan state the registry consults before a lender revokes alone
+interface IOpenLoans {
+    /// @notice Whether a loan on `agreementId` is registered and not yet repaid.
+    function hasOpenLoan(bytes32 agreementId) external view returns (bool);
+}
+
 /// @title Registry of notarised loan agreements
 /// @notice Anchors the SHA-256 digest of signed loan agreements, singly or as Merkle batches.
 /// Both parties sign the agreement as EIP-712 typed data; the registry verifies both signatures
 /// (EOAs through ECDSA, smart-contract wallets through ERC-1271). No personal data is stored:
 /// the borrower appears only as a salted commitment and a pseudonymous signing address.
+///
+/// Records are keyed by the agreement id: the EIP-712 hash both parties signed, which binds
+/// the document digest, both parties, the borrower commitment and the terms (schedule
+/// included). A rival lender anchoring the same document gets a record of its own and can
+/// neither block nor change this one; only the agreement's lender acts on it, and while the
+/// agreement backs an open loan, a revocation also needs the borrower's signature.
 interface IAgreementRegistry {
     /// @notice The EIP-712 `Agreement` struct both parties sign.
+    /// @dev Wallets sign it with the terms as a nested `LoanTerms` struct (schedule included);
+    /// its EIP-712 encoding is the struct hash, carried here as `termsDigest`.
     /// @param digest SHA-256 of the signed document's bytes (RFC 8785 canonical form for JSON).
     /// @param lender Signing address of the lender; must be the NOTARY account that submits it.
     /// @param borrower Pseudonymous signing address of the borrower.
     /// @param borrowerCommitment Salted commitment to the borrower's identity (no personal data).
-    /// @param termsDigest SHA-256 of the canonical key terms.
-    /// @param supersedes Digest of the agreement this one amends, or zero.
+    /// @param termsDigest EIP-712 struct hash of the `LoanTerms`, repayment schedule included.
+    /// @param supersedes Agreement id of the agreement this one amends, or zero.
     struct Agreement {
         bytes32 digest;
         address lender;
@@ -23,7 +37,7 @@ interface IAgreementRegistry {
         bytes32 supersedes;
     }
 
-    /// @notice Lifecycle of an agreement digest.
+    /// @notice Lifecycle of an agreement.
     enum Status {
         None,
         Notarised,
@@ -57,8 +71,8 @@ interface IAgreementRegistry {
     /// @notice The digest is zero.
     error AgreementRegistryZeroDigest();
 
-    /// @notice The digest was already notarised singly at `at` (unix seconds).
-    error AgreementRegistryAlreadyNotarised(bytes32 digest, uint64 at);
+    /// @notice The agreement was already notarised singly at `at` (unix seconds).
+    error AgreementRegistryAlreadyNotarised(bytes32 agreementId, uint64 at);
 
     /// @notice The Merkle root was already anchored at `at` (unix seconds).
     error AgreementRegistryBatchAlreadyAnchored(bytes32 root, uint64 at);
@@ -70,19 +84,19 @@ interface IAgreementRegistry {
     error AgreementRegistryLenderMismatch(address lender, address caller);
 
     /// @notice `signer` did not sign the agreement with this signature.
-    error AgreementRegistryInvalidSignature(bytes32 digest, address signer);
+    error AgreementRegistryInvalidSignature(bytes32 agreementId, address signer);
 
-    /// @notice No agreement (or batch) is known under this digest (or root).
-    error AgreementRegistryUnknownAgreement(bytes32 digest);
+    /// @notice No agreement (or batch) is known under this id (or root).
+    error AgreementRegistryUnknownAgreement(bytes32 agreementId);
 
     /// @notice The Merkle proof does not place the agreement under the root.
-    error AgreementRegistryInvalidProof(bytes32 root, bytes32 digest);
+    error AgreementRegistryInvalidProof(bytes32 root, bytes32 agreementId);
 
     /// @notice Only the lender that notarised the agreement may change it.
-    error AgreementRegistryNotLender(bytes32 digest, address caller);
+    error AgreementRegistryNotLender(bytes32 agreementId, address caller);
 
     /// @notice The agreement is no longer in force (superseded or revoked).
-    error AgreementRegistryNotActive(bytes32 digest, Status status);
+    error AgreementRegistryNotActive(bytes32 agreementId, Status status);
 
     /// @notice An amendment must name the agreement it supersedes.
     error AgreementRegistrySupersedesMismatch(bytes32 expected, bytes32 actual);
@@ -90,12 +104,22 @@ interface IAgreementRegistry {
     /// @notice A revocation needs a non-zero reason code.
     error AgreementRegistryInvalidReason(uint8 reason);
 
+    /// @notice The agreement backs an open loan: revoking it needs the borrower's signature.
+    error AgreementRegistryBorrowerConsentRequired(bytes32 agreementId, address borrower);
+
+    /// @notice The loan ledger is already set to `ledger`; it can be set once.
+    error AgreementRegistryLoanLedgerAlreadySet(address ledger);
+
+    /// @notice An address argument is zero.
+    error AgreementRegistryZeroAddress();
+
     /// @notice An agreement was notarised singly. The signatures are logged so anyone can
     /// recover both signers from the chain alone, whatever wallet sent the transaction.
     event AgreementNotarised(
+        bytes32 indexed agreementId,
         bytes32 indexed digest,
         address indexed lender,
-        address indexed borrower,
+        address borrower,
         bytes32 borrowerCommitment,
         bytes32 termsDigest,
         bytes32 supersedes,
@@ -106,44 +130,70 @@ interface IAgreementRegistry {
     /// @notice A Merkle root covering `count` agreements was anchored.
     event BatchAnchored(bytes32 indexed root, address indexed lender, uint32 count);
 
-    /// @notice `digest` was replaced by the amendment `successor`.
-    event AgreementSuperseded(bytes32 indexed digest, bytes32 indexed successor, address indexed lender);
+    /// @notice The agreement `agreementId` was replaced by the amendment `successorId`.
+    event AgreementSuperseded(bytes32 indexed agreementId, bytes32 indexed successorId, address indexed lender);
 
-    /// @notice `digest` was revoked by its lender with a reason code.
-    event AgreementRevoked(bytes32 indexed digest, address indexed lender, uint8 reason);
+    /// @notice `agreementId` (of document `digest`) was revoked by its lender with a reason
+    /// code; `borrowerConsented` says whether the borrower signed the revocation.
+    event AgreementRevoked(
+        bytes32 indexed agreementId, bytes32 indexed digest, address indexed lender, uint8 reason, bool borrowerConsented
+    );
+
+    /// @notice The loan ledger consulted before revocations was set.
+    event LoanLedgerSet(address ledger);
 
     /// @notice Notarise one agreement signed by both parties. Only NOTARY accounts, for themselves.
+    /// @return agreementId The EIP-712 hash of the agreement, its key in this registry.
     function notarise(Agreement calldata agreement, bytes calldata lenderSignature, bytes calldata borrowerSignature)
-        external;
+        external
+        returns (bytes32 agreementId);
 
     /// @notice Anchor one Merkle root covering `count` agreements. Only NOTARY accounts.
     /// @dev Leaves use the StandardMerkleTree encoding of `AgreementLeaf`; signatures are checked
-    /// off chain before anchoring and can be re-checked by anyone from the leaf values.
+    /// off chain before anchoring, and on chain whenever a leaf is used ({batchedAgreement}).
     function anchorBatch(bytes32 root, uint32 count) external;
 
-    /// @notice Notarise `amendment`, which replaces the singly notarised `previous`.
+    /// @notice Notarise `amendment`, which replaces the singly notarised `previousId`. Both
+    /// parties sign the amendment, so the borrower consents to the replacement.
     function supersede(
-        bytes32 previous,
+        bytes32 previousId,
         Agreement calldata amendment,
         bytes calldata lenderSignature,
         bytes calldata borrowerSignature
+    ) external returns (bytes32 agreementId);
+
+    /// @notice Revoke a singly notarised agreement with a non-zero reason code. While it backs
+    /// an open loan, `borrowerSignature` must be the borrower's EIP-712 signature of
+    /// `Revocation(agreementId, reason)`; otherwise it may be empty.
+    function revoke(Agreement calldata agreement, uint8 reason, bytes calldata borrowerSignature) external;
+
+    /// @notice Revoke an agreement of a batch, proving its inclusion; consent as for {revoke}.
+    function revokeBatched(
+        bytes32 root,
+        AgreementLeaf calldata leaf,
+        bytes32[] calldata proof,
+        uint8 reason,
+        bytes calldata borrowerSignature
     ) external;
 
-    /// @notice Revoke a singly notarised agreement with a non-zero reason code.
-    function revoke(bytes32 digest, uint8 reason) external;
+    /// @notice Set, once, the ledger whose open loans need the borrower's consent to revoke.
+    function setLoanLedger(IOpenLoans ledger) external;
 
-    /// @notice Revoke an agreement of a batch, proving its inclusion.
-    function revokeBatched(bytes32 root, AgreementLeaf calldata leaf, bytes32[] calldata proof, uint8 reason)
-        external;
-
-    /// @notice The single-notarisation record of `digest` (zero lender when none).
-    function recordOf(bytes32 digest) external view returns (Record memory);
+    /// @notice The single-notarisation record of `agreementId` (zero lender when none).
+    function recordOf(bytes32 agreementId) external view returns (Record memory);
 
     /// @notice The batch anchored under `root` (zero lender when none).
     function batchOf(bytes32 root) external view returns (Batch memory);
 
-    /// @notice Current status of `digest`: from its record, or its revocation if batched.
-    function statusOf(bytes32 digest) external view returns (Status status, bytes32 successor, uint8 reason);
+    /// @notice Current status of `agreementId`: from its record, or its revocation if batched.
+    function statusOf(bytes32 agreementId) external view returns (Status status, bytes32 successor, uint8 reason);
+
+    /// @notice The agreement id and batch of a leaf, with its status; reverts unless the
+    /// proof places the leaf under an anchored root and both parties' signatures are valid.
+    function batchedAgreement(bytes32 root, AgreementLeaf calldata leaf, bytes32[] calldata proof)
+        external
+        view
+        returns (bytes32 agreementId, Batch memory batch, Status status);
 
     /// @notice Whether `leaf` is included under the anchored `root` by `proof`.
     function verifyInclusion(bytes32 root, AgreementLeaf calldata leaf, bytes32[] calldata proof)
@@ -154,6 +204,15 @@ interface IAgreementRegistry {
     /// @notice The StandardMerkleTree leaf hash of `leaf`.
     function leafHash(AgreementLeaf calldata leaf) external pure returns (bytes32);
 
-    /// @notice The EIP-712 hash both parties sign for `agreement`.
+    /// @notice The EIP-712 hash both parties sign for `agreement`: its agreement id.
     function hashAgreement(Agreement calldata agreement) external view returns (bytes32);
+
+    /// @notice The EIP-712 hash the borrower signs to consent to a revocation.
+    function hashRevocation(bytes32 agreementId, uint8 reason) external view returns (bytes32);
+
+    /// @notice The ledger consulted before revocations (zero until set).
+    function loanLedger() external view returns (IOpenLoans);
+
+    /// @notice Version of this contract's interface.
+    function version() external pure returns (string memory);
 }

@@ -3,13 +3,13 @@ pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
-import {IAgreementRegistry} from "./IAgreementRegistry.sol";
+import {IAgreementRegistry, IOpenLoans} from "./IAgreementRegistry.sol";
 import {ILoanLedger} from "./ILoanLedger.sol";
 
 /// @title LoanLedger
 /// @notice See {ILoanLedger}.
 contract LoanLedger is ILoanLedger, AccessControl {
-    /// @notice Role that sets the APR cap.
+    /// @notice Role that records the one-year LPR (and so the cap).
     bytes32 public constant REGULATOR_ROLE = keccak256("REGULATOR_ROLE");
     /// @notice Lenders hold NOTARY in the AgreementRegistry; the ledger trusts that role.
     bytes32 public constant NOTARY_ROLE = keccak256("NOTARY_ROLE");
@@ -26,16 +26,29 @@ contract LoanLedger is ILoanLedger, AccessControl {
     uint8 private constant _STAGE_BUCKET_BASE = 3; // bucket b (1..4) is stage 3 + b
     uint8 private constant _STAGE_MAX = 7;
 
+    /// @notice The cap is this many times the one-year LPR in force at notarisation.
+    uint32 public constant CAP_MULTIPLIER = 4;
+    /// @notice How long before its notarisation a loan may start (signing precedes anchoring).
+    uint64 public constant MAX_BACKDATE = 7 days;
+
+    bytes32 private constant _INSTALMENT_TYPEHASH =
+        keccak256("Instalment(uint64 dueAt,uint256 principal,uint256 interest,uint256 fees)");
+    bytes32 private constant _LOAN_TERMS_TYPEHASH = keccak256(
+        "LoanTerms(uint256 principal,bytes3 currency,uint64 startAt,bytes32 purpose,uint8 repaymentMethod,uint32 aprBps,Instalment[] schedule)"
+        "Instalment(uint64 dueAt,uint256 principal,uint256 interest,uint256 fees)"
+    );
+    uint256 private constant _YEAR_BPS = 365 days * 10_000;
+
     /// @dev One storage slot per instalment: schedule plus the stages already reminded (bitmask).
     struct StoredInstalment {
         uint40 dueAt;
         uint104 principal;
-        uint104 interest;
+        uint104 charges;
         uint8 reminded;
     }
 
     IAgreementRegistry private immutable _registry;
-    uint32 private _rateCapBps;
+    LprEntry[] private _lprHistory;
     ReminderPolicy private _policy;
     mapping(bytes32 loanId => Loan) private _loans;
     mapping(bytes32 loanId => mapping(uint256 index => StoredInstalment)) private _schedules;
@@ -44,55 +57,49 @@ contract LoanLedger is ILoanLedger, AccessControl {
 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE (grants REGULATOR, sets the policy).
     /// @param registry The AgreementRegistry whose agreements and NOTARY role this ledger trusts.
-    /// @param rateCapBps Initial APR cap in basis points.
+    /// @param lprBps One-year LPR in force from deployment (the cap is 4 × LPR).
     /// @param policy Initial reminder policy.
-    constructor(address admin, IAgreementRegistry registry, uint32 rateCapBps, ReminderPolicy memory policy) {
+    constructor(address admin, IAgreementRegistry registry, uint32 lprBps, ReminderPolicy memory policy) {
+        if (admin == address(0) || address(registry) == address(0)) revert LoanLedgerInvalidPolicy();
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _registry = registry;
-        _setRateCap(rateCapBps);
+        _pushLpr(lprBps, 0);
         _setPolicy(policy);
     }
 
     /// @inheritdoc ILoanLedger
-    function registerLoan(LoanTerms calldata terms, Instalment[] calldata schedule) external {
+    function registerLoan(
+        IAgreementRegistry.Agreement calldata agreement,
+        LoanTerms calldata terms,
+        Instalment[] calldata schedule
+    ) external returns (bytes32 loanId) {
         _requireNotary();
-        bytes32 digest = terms.agreementDigest;
-        IAgreementRegistry.Record memory record = _registry.recordOf(digest);
+        _requireSignedTerms(agreement.termsDigest, terms, schedule);
+        loanId = _registry.hashAgreement(agreement);
+        IAgreementRegistry.Record memory record = _registry.recordOf(loanId);
         if (record.lender == address(0) || record.status != IAgreementRegistry.Status.Notarised) {
-            revert LoanLedgerAgreementNotActive(digest);
+            revert LoanLedgerAgreementNotActive(loanId);
         }
-        if (record.lender != msg.sender) revert LoanLedgerNotLender(digest, msg.sender);
-        if (_loans[digest].status != LoanStatus.None) revert LoanLedgerAlreadyRegistered(digest);
-        if (terms.aprBps > _rateCapBps) revert LoanLedgerRateCapExceeded(terms.aprBps, _rateCapBps);
+        if (record.lender != msg.sender) revert LoanLedgerNotLender(loanId, msg.sender);
+        _register(loanId, agreement, terms, schedule, record.notarisedAt);
+    }
 
-        uint104 scheduledTotal = _storeSchedule(digest, terms.principal, schedule);
-        _loans[digest] = Loan({
-            lender: msg.sender,
-            status: LoanStatus.Registered,
-            aprBps: terms.aprBps,
-            instalmentCount: uint16(schedule.length),
-            nextUnpaid: 0,
-            currency: terms.currency,
-            principal: terms.principal,
-            disbursed: 0,
-            repaid: 0,
-            scheduledTotal: scheduledTotal,
-            paidIntoNext: 0
-        });
-        _loanIds.push(digest);
-        emit LoanRegistered(
-            digest,
-            msg.sender,
-            terms.borrowerCommitment,
-            terms.principal,
-            terms.aprBps,
-            _rateCapBps,
-            terms.currency,
-            terms.purpose,
-            uint16(schedule.length),
-            scheduledTotal
-        );
-        emit LoanStatusChanged(digest, LoanStatus.Registered);
+    /// @inheritdoc ILoanLedger
+    function registerBatchedLoan(
+        bytes32 root,
+        IAgreementRegistry.AgreementLeaf calldata leaf,
+        bytes32[] calldata proof,
+        LoanTerms calldata terms,
+        Instalment[] calldata schedule
+    ) external returns (bytes32 loanId) {
+        _requireNotary();
+        _requireSignedTerms(leaf.agreement.termsDigest, terms, schedule);
+        IAgreementRegistry.Batch memory batch;
+        IAgreementRegistry.Status status;
+        (loanId, batch, status) = _registry.batchedAgreement(root, leaf, proof);
+        if (status != IAgreementRegistry.Status.Notarised) revert LoanLedgerAgreementNotActive(loanId);
+        if (batch.lender != msg.sender) revert LoanLedgerNotLender(loanId, msg.sender);
+        _register(loanId, leaf.agreement, terms, schedule, batch.anchoredAt);
     }
 
     /// @inheritdoc ILoanLedger
@@ -113,7 +120,7 @@ contract LoanLedger is ILoanLedger, AccessControl {
             loan.status = LoanStatus.Active;
             emit LoanStatusChanged(loanId, LoanStatus.Active);
         }
-        emit LoanDisbursed(loanId, msg.sender, externalRef, amount, toAccount, loan.disbursed);
+        emit LoanDisbursed(loanId, msg.sender, externalRef, amount, toAccount, loan.disbursed, uint64(block.timestamp));
     }
 
     /// @inheritdoc ILoanLedger
@@ -138,8 +145,10 @@ contract LoanLedger is ILoanLedger, AccessControl {
     }
 
     /// @inheritdoc ILoanLedger
-    function setRateCap(uint32 rateCapBps) external onlyRole(REGULATOR_ROLE) {
-        _setRateCap(rateCapBps);
+    function recordLpr(uint32 lprBps, uint64 effectiveAt) external onlyRole(REGULATOR_ROLE) {
+        uint64 last = _lprHistory[_lprHistory.length - 1].effectiveAt;
+        if (effectiveAt < block.timestamp || effectiveAt <= last) revert LoanLedgerLprNotForward(effectiveAt, last);
+        _pushLpr(lprBps, effectiveAt);
     }
 
     /// @inheritdoc ILoanLedger
@@ -198,10 +207,10 @@ contract LoanLedger is ILoanLedger, AccessControl {
     function instalmentOf(bytes32 loanId, uint16 index)
         external
         view
-        returns (Instalment memory instalment, uint8 remindedStages)
+        returns (ScheduledInstalment memory instalment, uint8 remindedStages)
     {
         StoredInstalment memory s = _schedules[loanId][index];
-        return (Instalment({dueAt: s.dueAt, principal: s.principal, interest: s.interest}), s.reminded);
+        return (ScheduledInstalment({dueAt: s.dueAt, principal: s.principal, charges: s.charges}), s.reminded);
     }
 
     /// @inheritdoc ILoanLedger
@@ -216,9 +225,49 @@ contract LoanLedger is ILoanLedger, AccessControl {
         bucket = _bucket(days_);
     }
 
+    /// @inheritdoc IOpenLoans
+    function hasOpenLoan(bytes32 loanId) external view returns (bool) {
+        LoanStatus status = _loans[loanId].status;
+        return status == LoanStatus.Registered || status == LoanStatus.Active || status == LoanStatus.Defaulted;
+    }
+
     /// @inheritdoc ILoanLedger
-    function rateCap() external view returns (uint32) {
-        return _rateCapBps;
+    function rateCap() external view returns (uint32 rateCapBps) {
+        (rateCapBps,) = _capAt(uint64(block.timestamp));
+    }
+
+    /// @inheritdoc ILoanLedger
+    function rateCapAt(uint64 timestamp) external view returns (uint32 rateCapBps, uint32 lprBps) {
+        return _capAt(timestamp);
+    }
+
+    /// @inheritdoc ILoanLedger
+    function lprCount() external view returns (uint256) {
+        return _lprHistory.length;
+    }
+
+    /// @inheritdoc ILoanLedger
+    function lprEntry(uint256 index) external view returns (LprEntry memory) {
+        return _lprHistory[index];
+    }
+
+    /// @inheritdoc ILoanLedger
+    function hashTerms(LoanTerms calldata terms, Instalment[] calldata schedule) external pure returns (bytes32) {
+        return _hashTerms(terms, schedule);
+    }
+
+    /// @inheritdoc ILoanLedger
+    function checkSchedule(LoanTerms calldata terms, Instalment[] calldata schedule, uint32 capBps)
+        external
+        pure
+        returns (uint256 scheduledTotal)
+    {
+        return _checkSchedule(terms, schedule, capBps);
+    }
+
+    /// @inheritdoc ILoanLedger
+    function version() external pure returns (string memory) {
+        return "2.0.0";
     }
 
     /// @inheritdoc ILoanLedger
@@ -236,25 +285,150 @@ contract LoanLedger is ILoanLedger, AccessControl {
         return _usedReferences[keccak256(abi.encode(lender, externalRef))];
     }
 
-    function _storeSchedule(bytes32 loanId, uint104 principal, Instalment[] calldata schedule)
+    function _register(
+        bytes32 loanId,
+        IAgreementRegistry.Agreement calldata agreement,
+        LoanTerms calldata terms,
+        Instalment[] calldata schedule,
+        uint64 notarisedAt
+    ) private {
+        if (_loans[loanId].status != LoanStatus.None) revert LoanLedgerAlreadyRegistered(loanId);
+        if (terms.startAt + MAX_BACKDATE < notarisedAt) revert LoanLedgerStartTooEarly(terms.startAt, notarisedAt);
+        (uint32 capBps, uint32 lprBps) = _capAt(notarisedAt);
+        if (terms.aprBps > capBps) revert LoanLedgerDeclaredAprAboveCap(terms.aprBps, capBps);
+        uint104 scheduledTotal = _storeSchedule(loanId, terms, schedule, capBps);
+        _loans[loanId] = Loan({
+            lender: msg.sender,
+            status: LoanStatus.Registered,
+            aprBps: terms.aprBps,
+            instalmentCount: uint16(schedule.length),
+            nextUnpaid: 0,
+            currency: terms.currency,
+            principal: uint104(terms.principal),
+            disbursed: 0,
+            rateCapBps: capBps,
+            repaid: 0,
+            scheduledTotal: scheduledTotal,
+            paidIntoNext: 0,
+            startAt: terms.startAt
+        });
+        _loanIds.push(loanId);
+        emit LoanRegistered(
+            loanId,
+            msg.sender,
+            agreement.borrowerCommitment,
+            terms.principal,
+            terms.aprBps,
+            capBps,
+            terms.currency,
+            terms.purpose,
+            uint16(schedule.length),
+            scheduledTotal
+        );
+        emit LoanTermsBound(
+            loanId, agreement.digest, agreement.termsDigest, terms.startAt, terms.repaymentMethod, lprBps, schedule
+        );
+        emit LoanStatusChanged(loanId, LoanStatus.Registered);
+    }
+
+    /// @dev Store the schedule (checked first by {_checkSchedule}); return its total.
+    function _storeSchedule(bytes32 loanId, LoanTerms calldata terms, Instalment[] calldata schedule, uint32 capBps)
         private
         returns (uint104 total)
     {
+        total = _checkSchedule(terms, schedule, capBps);
+        for (uint256 i = 0; i < schedule.length; ++i) {
+            Instalment calldata inst = schedule[i];
+            _schedules[loanId][i] = StoredInstalment({
+                dueAt: uint40(inst.dueAt),
+                principal: uint104(inst.principal),
+                charges: uint104(inst.interest + inst.fees),
+                reminded: 0
+            });
+        }
+    }
+
+    /// @dev Revert unless the schedule is well formed and every instalment's interest plus fees
+    /// is within the cap on the outstanding principal over its period; return its total.
+    function _checkSchedule(LoanTerms calldata terms, Instalment[] calldata schedule, uint32 capBps)
+        private
+        pure
+        returns (uint104)
+    {
         uint256 n = schedule.length;
-        if (n == 0 || n > MAX_INSTALMENTS) revert LoanLedgerInvalidSchedule(n, "instalment count");
-        uint256 principalSum = 0;
-        uint256 previousDue = 0;
+        if (n == 0 || n > MAX_INSTALMENTS) revert LoanLedgerInstalmentCount(n);
+        uint256 outstanding = terms.principal;
+        if (outstanding == 0 || outstanding > type(uint104).max) revert LoanLedgerAmountTooLarge(outstanding);
+        uint256 previous = terms.startAt;
+        uint256 total = 0;
         for (uint256 i = 0; i < n; ++i) {
             Instalment calldata inst = schedule[i];
-            if (inst.dueAt <= previousDue) revert LoanLedgerInvalidSchedule(i, "due dates must increase");
-            if (uint256(inst.principal) + inst.interest == 0) revert LoanLedgerInvalidSchedule(i, "zero amount");
-            previousDue = inst.dueAt;
-            principalSum += inst.principal;
-            total += inst.principal + inst.interest;
-            _schedules[loanId][i] =
-                StoredInstalment({dueAt: inst.dueAt, principal: inst.principal, interest: inst.interest, reminded: 0});
+            if (inst.dueAt <= previous) revert LoanLedgerDueNotAfterPrevious(i, inst.dueAt, previous);
+            if (inst.dueAt > type(uint40).max) revert LoanLedgerAmountTooLarge(inst.dueAt);
+            if (inst.interest > type(uint104).max || inst.fees > type(uint104).max) {
+                revert LoanLedgerAmountTooLarge(inst.interest > inst.fees ? inst.interest : inst.fees);
+            }
+            if (inst.principal > outstanding) revert LoanLedgerPrincipalMismatch(inst.principal, outstanding);
+            uint256 charges = inst.interest + inst.fees;
+            if (inst.principal + charges == 0) revert LoanLedgerZeroInstalment(i);
+            // interest + fees <= outstanding × cap × period / 365 days, in integers
+            uint256 ceiling = outstanding * capBps * (inst.dueAt - previous);
+            if (charges * _YEAR_BPS > ceiling) revert LoanLedgerRateCapExceeded(i, charges, ceiling / _YEAR_BPS);
+            outstanding -= inst.principal;
+            previous = inst.dueAt;
+            total += inst.principal + charges;
         }
-        if (principalSum != principal) revert LoanLedgerInvalidSchedule(n, "principal parts must sum to principal");
+        if (outstanding != 0) revert LoanLedgerPrincipalMismatch(terms.principal - outstanding, terms.principal);
+        if (total > type(uint104).max) revert LoanLedgerAmountTooLarge(total);
+        return uint104(total);
+    }
+
+    function _requireSignedTerms(bytes32 signed, LoanTerms calldata terms, Instalment[] calldata schedule)
+        private
+        pure
+    {
+        bytes32 given = _hashTerms(terms, schedule);
+        if (given != signed) revert LoanLedgerTermsMismatch(signed, given);
+    }
+
+    function _hashTerms(LoanTerms calldata terms, Instalment[] calldata schedule) private pure returns (bytes32) {
+        uint256 n = schedule.length;
+        bytes32[] memory hashes = new bytes32[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            Instalment calldata inst = schedule[i];
+            hashes[i] = keccak256(abi.encode(_INSTALMENT_TYPEHASH, inst.dueAt, inst.principal, inst.interest, inst.fees));
+        }
+        return keccak256(
+            abi.encode(
+                _LOAN_TERMS_TYPEHASH,
+                terms.principal,
+                terms.currency,
+                terms.startAt,
+                terms.purpose,
+                terms.repaymentMethod,
+                terms.aprBps,
+                keccak256(abi.encodePacked(hashes))
+            )
+        );
+    }
+
+    /// @dev The cap and LPR of the latest entry in force at `timestamp` (binary search).
+    function _capAt(uint64 timestamp) private view returns (uint32 capBps, uint32 lprBps) {
+        uint256 low = 0;
+        uint256 high = _lprHistory.length; // entry 0 is in force from time 0
+        while (high - low > 1) {
+            uint256 mid = (low + high) / 2;
+            if (_lprHistory[mid].effectiveAt <= timestamp) low = mid;
+            else high = mid;
+        }
+        lprBps = _lprHistory[low].lprBps;
+        capBps = lprBps * CAP_MULTIPLIER;
+    }
+
+    function _pushLpr(uint32 lprBps, uint64 effectiveAt) private {
+        if (lprBps == 0 || lprBps > 25_000) revert LoanLedgerInvalidLpr(lprBps);
+        _lprHistory.push(LprEntry({effectiveAt: effectiveAt, lprBps: lprBps}));
+        emit LprRecorded(lprBps, lprBps * CAP_MULTIPLIER, effectiveAt, msg.sender);
     }
 
     function _allocate(bytes32 loanId, Loan storage loan, uint256 amount) private {
@@ -263,7 +437,7 @@ contract LoanLedger is ILoanLedger, AccessControl {
         uint256 count = loan.instalmentCount;
         while (amount > 0 && index < count) {
             StoredInstalment storage inst = _schedules[loanId][index];
-            uint256 due = uint256(inst.principal) + inst.interest - paidIntoNext;
+            uint256 due = uint256(inst.principal) + inst.charges - paidIntoNext;
             if (amount < due) {
                 paidIntoNext += amount;
                 amount = 0;
@@ -317,7 +491,7 @@ contract LoanLedger is ILoanLedger, AccessControl {
         uint8 mask = uint8(1 << stage);
         if (inst.reminded & mask != 0) return;
         inst.reminded |= mask;
-        uint256 due = uint256(inst.principal) + inst.interest;
+        uint256 due = uint256(inst.principal) + inst.charges;
         if (index == loan.nextUnpaid) due -= loan.paidIntoNext;
         emit ReminderRaised(loanId, loan.lender, index, stage, inst.dueAt, due, _daysPastDue(inst.dueAt));
         _refreshDefault(loanId);
@@ -381,13 +555,6 @@ contract LoanLedger is ILoanLedger, AccessControl {
         bytes32 key = keccak256(abi.encode(msg.sender, externalRef));
         if (_usedReferences[key]) revert LoanLedgerReferenceUsed(externalRef);
         _usedReferences[key] = true;
-    }
-
-    function _setRateCap(uint32 rateCapBps) private {
-        if (rateCapBps == 0 || rateCapBps > 100_000) revert LoanLedgerInvalidRateCap(rateCapBps);
-        uint32 previous = _rateCapBps;
-        _rateCapBps = rateCapBps;
-        emit RateCapChanged(previous, rateCapBps, msg.sender);
     }
 
     function _setPolicy(ReminderPolicy memory policy) private {

@@ -108,6 +108,7 @@ SAMPLE_TERMS = LoanTerms(
     apr_bps=1_450,
     instalments=12,
     repayment_method="annuity",
+    start_date=date(2026, 12, 15).isoformat(),
     first_due_date=date(2027, 1, 15).isoformat(),
     purpose="CONSUMPTION",
 )
@@ -147,7 +148,7 @@ def make_submission() -> SubmissionFactory:
             borrower=borrower.address,
             borrower_commitment=commitment,
             terms_digest=terms.digest(),
-            supersedes=supersedes or bytes(32),
+            supersedes=rt.notary.resolve_previous(supersedes),
         )
         signature = sign_agreement(agreement, rt.registry.domain, (signer or borrower).key)
         submission = Submission(

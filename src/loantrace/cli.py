@@ -29,6 +29,7 @@ for module, names in (
 def demo() -> None:
     """Run the demo on the embedded chain: notarise, batch, tamper, verify; exit 0 if all hold."""
     from loantrace.services.demo import run_demo
+    from loantrace.services.demo_cap import report_deduction, run_cap_demo
     from loantrace.services.demo_flows import run_flow_demo
     from loantrace.services.demo_ledger import run_ledger_demo
     from loantrace.services.runtime import Runtime
@@ -40,7 +41,9 @@ def demo() -> None:
     console.print(f"chain id {runtime.node.chain_id}, AgreementRegistry {runtime.registry.address}")
     console.print(f"lender (NOTARY) {runtime.notary.lender}\n")
     result = run_demo(runtime)
+    deducted = run_cap_demo(runtime, result)
     reminders = run_ledger_demo(runtime, result)
+    report_deduction(runtime, result, deducted)
     findings = run_flow_demo(runtime, result)
     table = Table(title="What happened")
     for column in ("step", "digest (= sha256sum)", "outcome", "expected", "detail"):

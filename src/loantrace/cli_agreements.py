@@ -106,6 +106,17 @@ def sign(
         "terms": json.dumps(terms_json),
     }
     typed = http("GET", f"{api}/v1/agreements/typed-data", params=params)
+    disclosure = typed.pop("disclosure", None) or {}
+    console.print(
+        "the plan costs {cost} bps a year all-in (APR declared {apr} bps, cap {cap} bps); "
+        "{total:,} to repay in {n} instalments".format(
+            cost=disclosure.get("annual_cost_bps"),
+            apr=disclosure.get("apr_bps"),
+            cap=disclosure.get("rate_cap_bps"),
+            total=disclosure.get("total_repayable", 0),
+            n=disclosure.get("instalments"),
+        )
+    )
     signed = Account.sign_typed_data(key, full_message=typed)
     sidecar = {
         "borrower": borrower.address,

@@ -53,8 +53,11 @@ class Settings(BaseSettings):
     data_key: SecretStr | None = Field(
         None, description="Fernet key encrypting secrets at rest; dev derives a fixed one"
     )
-    rate_cap_bps: int = Field(
-        1_200, ge=1, le=100_000, description="APR cap: 4 x the one-year LPR (3.00%) = 12.00%"
+    lpr_bps: int = Field(
+        300,
+        ge=1,
+        le=25_000,
+        description="one-year LPR at ledger deployment (3.00%); the APR cap is 4 x LPR",
     )
     due_soon_days: int = Field(3, ge=0, le=60, description="remind this many days before due")
     grace_days: int = Field(3, ge=0, le=60, description="days after due before overdue")

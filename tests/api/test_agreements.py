@@ -42,7 +42,10 @@ def test_upload_is_notarised_and_digest_equals_sha256sum(
     assert receipt["contract_address"] == rt.registry.address
     assert receipt["status"] == "notarised"
     assert receipt["mode"] == "single"
-    record = rt.registry.record_of(signed.submission.digest)
+    assert receipt["agreement_id"] == to_hex(
+        rt.registry.agreement_id(rt.notary.agreement_of(signed.submission))
+    )
+    record = rt.registry.record_of(bytes.fromhex(receipt["agreement_id"][2:]))
     assert record is not None
     assert record.block_number == receipt["block_number"]
     assert record.timestamp == receipt["block_timestamp"]
@@ -78,15 +81,22 @@ def test_retry_after_lost_database_write_adopts_the_chain_record(
     assert_problem(client.post("/v1/agreements", data=form_of(signed)), 409)
 
 
-def test_duplicate_of_another_signed_version_on_chain_is_409(
+def test_another_signed_version_of_a_document_is_a_record_of_its_own(
     client: TestClient, make_submission: SubmissionFactory
 ) -> None:
+    # Records are keyed by the agreement (parties and terms), not the document digest alone:
+    # an earlier anchoring of the same bytes by other parties blocks nothing.
     rt = _runtime(client)
     document = b"same document, other borrower"
     rt.registry.notarise(signed_for(rt, make_submission(rt, document)))
-    retry = make_submission(rt, document)  # same digest, different borrower and signature
-    body = assert_problem(client.post("/v1/agreements", data=form_of(retry)), 409)
-    assert "already notarised" in body["detail"]
+    other = make_submission(rt, document)  # same digest, different borrower and signature
+    response = client.post("/v1/agreements", data=form_of(other))
+    assert response.status_code == 201, response.text
+    again = assert_problem(client.post("/v1/agreements", data=form_of(other)), 409)
+    assert "already notarised" in again["detail"]
+    report = client.post("/v1/verify", data={"digest": to_hex(other.submission.digest)}).json()
+    assert report["verdict"] == "valid"
+    assert report["agreement_id"] == response.json()["agreement_id"]
 
 
 def test_batch_retry_after_lost_database_write_adopts_the_anchored_root(

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.runtime import Runtime
 from tests.api.conftest import assert_problem, form_of, json_item
-from tests.conftest import SubmissionFactory
+from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,17 +135,26 @@ def test_typed_data_signed_by_a_wallet_is_accepted(
     assert client.post("/v1/agreements", data=form).status_code == 201
 
 
-def test_typed_data_needs_exactly_one_of_terms_or_digest(client: TestClient) -> None:
+def test_typed_data_needs_the_terms_and_shows_the_full_schedule(client: TestClient) -> None:
     params = {
         "digest": "0x" + "11" * 32,
         "borrower": "0x" + "22" * 20,
         "borrower_commitment": "0x" + "33" * 32,
     }
     assert_problem(client.get("/v1/agreements/typed-data", params=params), 422)
-    both = params | {"terms": "{}", "terms_digest": "0x" + "44" * 32}
-    assert_problem(client.get("/v1/agreements/typed-data", params=both), 422)
-    ok = client.get("/v1/agreements/typed-data", params=params | {"terms_digest": "0x" + "44" * 32})
+    bad = params | {"terms": "{}"}
+    assert_problem(client.get("/v1/agreements/typed-data", params=bad), 422)
+    terms = json.dumps(SAMPLE_TERMS.to_json())
+    ok = client.get("/v1/agreements/typed-data", params=params | {"terms": terms})
     assert ok.status_code == 200
+    message = ok.json()["message"]
+    assert len(message["terms"]["schedule"]) == SAMPLE_TERMS.instalments
+    assert message["terms"]["principal"] == SAMPLE_TERMS.principal
+    disclosure = ok.json()["disclosure"]
+    assert disclosure["rate_cap_bps"] == 1_200
+    assert disclosure["apr_bps"] == SAMPLE_TERMS.apr_bps
+    assert disclosure["within_cap"] is False  # 14.50 % is above 4 × LPR
+    assert SAMPLE_TERMS.apr_bps - 20 <= disclosure["annual_cost_bps"] <= SAMPLE_TERMS.apr_bps
 
 
 def test_verify_reports_valid_from_the_chain_and_tampered_is_not_found(
@@ -228,7 +237,7 @@ def test_supersede_and_revoke_change_the_verdict(
     assert response.status_code == 201, response.text
     old = client.post("/v1/verify", data={"digest": to_hex(first.submission.digest)}).json()
     assert old["verdict"] == "superseded"
-    assert old["superseded_by"] == to_hex(amendment.submission.digest)
+    assert old["superseded_by"] == response.json()["agreement_id"]  # the chain names the id
     assert client.get(f"/v1/agreements/{to_hex(first.submission.digest)}").json()["status"] == (
         "superseded"
     )

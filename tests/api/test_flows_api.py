@@ -33,13 +33,16 @@ def _loan(client: TestClient, make: SubmissionFactory, account: str = BORROWER) 
         apr_bps=1_000,
         principal=100_000,
         instalments=1,
+        start_date=(first_due - timedelta(days=30)).isoformat(),
         first_due_date=first_due.isoformat(),
     )
     digest = client.post("/v1/agreements", data=form_of(make(rt, terms=terms))).json()["digest"]
-    assert client.post("/v1/loans", json={"digest": digest}).status_code == 201
+    registered = client.post("/v1/loans", json={"digest": digest})
+    assert registered.status_code == 201
+    loan_id = registered.json()["loan_id"]
     body = {"amount": 100_000, "to_account": account, "external_ref": f"D-{digest}"}
-    assert client.post(f"/v1/loans/{digest}/disbursements", json=body).status_code == 201
-    return str(digest)
+    assert client.post(f"/v1/loans/{loan_id}/disbursements", json=body).status_code == 201
+    return str(loan_id)
 
 
 def _transfer(client: TestClient, loan: str, src: str, dst: str, amount: int, ref: str) -> Any:

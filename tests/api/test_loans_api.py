@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 
 from loantrace.domain.hexcodec import to_hex
@@ -57,14 +58,20 @@ def test_register_computes_schedule_and_reads_back_from_chain(
     loan = _loan(client, make_submission)
     assert loan["status"] == "registered"
     assert [i["principal"] for i in loan["schedule"]] == [333_334, 333_333, 333_333]
-    assert [i["interest"] for i in loan["schedule"]] == [10_000, 6_667, 3_333]
+    # actual/365, rounded down: 1,000,000 × 12 % × 31/365; 666,666 × 12 % × 31/365;
+    # 333,333 × 12 % × 28/365 (from the start on 2026-12-15)
+    assert [i["interest"] for i in loan["schedule"]] == [10_191, 6_794, 3_068]
     assert [i["due_date"] for i in loan["schedule"]] == ["2027-01-15", "2027-02-15", "2027-03-15"]
-    assert loan["outstanding"] == 1_000_000 + 20_000
+    assert loan["outstanding"] == 1_000_000 + 20_053
     assert (loan["days_past_due"], loan["bucket_label"]) == (0, "current")
+    assert (loan["apr_bps"], loan["rate_cap_bps"]) == (1_200, 1_200)
+    assert 1_190 <= loan["annual_cost_bps"] <= 1_200
+    assert loan["actual_cost_bps"] is None  # nothing disbursed yet
     on_chain = _runtime(client).ledger.loan_of(bytes.fromhex(loan["loan_id"][2:]))
     assert on_chain is not None
-    assert on_chain.scheduled_total == 1_020_000
+    assert on_chain.scheduled_total == 1_020_053
     assert client.get(f"/v1/loans/{loan['loan_id']}").json() == loan
+    assert client.get(f"/v1/loans/{loan['digest']}").json() == loan  # by document digest too
 
 
 def test_disburse_repay_and_retry_never_double_counts(
@@ -76,11 +83,12 @@ def test_disburse_repay_and_retry_never_double_counts(
     retry = _move(client, loan_id, "disbursements", 1_000_000, "BANK-TX-1")
     assert retry.status_code == 200
     assert retry.json() == first.json()
-    assert _move(client, loan_id, "repayments", 343_334, "BANK-TX-2").status_code == 201
+    assert _move(client, loan_id, "repayments", 343_525, "BANK-TX-2").status_code == 201
     loan = client.get(f"/v1/loans/{loan_id}").json()
-    assert (loan["status"], loan["disbursed"], loan["repaid"]) == ("active", 1_000_000, 343_334)
+    assert (loan["status"], loan["disbursed"], loan["repaid"]) == ("active", 1_000_000, 343_525)
     assert [i["status"] for i in loan["schedule"]] == ["paid", "upcoming", "upcoming"]
-    assert loan["outstanding"] == 1_020_000 - 343_334
+    assert loan["outstanding"] == 1_020_053 - 343_525
+    assert loan["actual_cost_bps"] is not None
     assert [m["external_ref"] for m in loan["movements"]] == ["BANK-TX-1", "BANK-TX-2"]
     conflict = _move(client, loan_id, "repayments", 5, "BANK-TX-1")
     assert_problem(conflict, 409)
@@ -105,7 +113,7 @@ def test_repayment_over_outstanding_is_422(
 ) -> None:
     loan_id = _loan(client, make_submission)["loan_id"]
     _move(client, loan_id, "disbursements", 1_000_000, "D1")
-    body = assert_problem(_move(client, loan_id, "repayments", 1_020_001, "R1"), 422)
+    body = assert_problem(_move(client, loan_id, "repayments", 1_020_054, "R1"), 422)
     assert "outstanding" in body["detail"]
 
 
@@ -122,18 +130,38 @@ def test_unknown_loan_and_bad_ids(client: TestClient) -> None:
 def test_apr_over_the_cap_is_422_and_nothing_is_written(
     client: TestClient, make_submission: SubmissionFactory
 ) -> None:
+    rt = _runtime(client)
     digest = _notarised(client, make_submission, replace(TERMS, apr_bps=1_201))
+    head = rt.node.head()
     body = assert_problem(client.post("/v1/loans", json={"digest": digest}), 422)
-    assert "LoanLedgerRateCapExceeded" in body["detail"]
+    assert "declared APR 1201 bps is above the rate cap of 1200 bps" in body["detail"]
     assert_problem(client.get(f"/v1/loans/{digest}"), 404)
+    assert rt.node.head() == head
     at_cap = _notarised(client, make_submission, replace(TERMS, apr_bps=1_200))
     assert client.post("/v1/loans", json={"digest": at_cap}).status_code == 201
+
+
+def test_fees_over_the_cap_in_one_instalment_are_422_naming_it(
+    client: TestClient, make_submission: SubmissionFactory
+) -> None:
+    rt = _runtime(client)
+    # 12 % on 1,000,000 leaves no room for a fee of 1 in the first period at the cap.
+    over = replace(TERMS, fee_per_instalment=1)
+    digest = _notarised(client, make_submission, over)
+    head = rt.node.head()
+    body = assert_problem(client.post("/v1/loans", json={"digest": digest}), 422)
+    assert "instalment 1 charges" in body["detail"]
+    assert rt.node.head() == head
 
 
 def test_schedule_in_the_past_is_422(
     client: TestClient, make_submission: SubmissionFactory
 ) -> None:
-    digest = _notarised(client, make_submission, replace(TERMS, first_due_date="2020-01-15"))
+    digest = _notarised(
+        client,
+        make_submission,
+        replace(TERMS, start_date="2019-12-15", first_due_date="2020-01-15"),
+    )
     body = assert_problem(client.post("/v1/loans", json={"digest": digest}), 422)
     assert "past" in body["detail"]
 
@@ -156,3 +184,26 @@ def test_malformed_movement_fields_are_422(
     loan_id = _loan(client, make_submission)["loan_id"]
     body = {"amount": 10, "to_account": ACCOUNT, "external_ref": "R"} | {field: "0x" * 80}
     assert_problem(client.post(f"/v1/loans/{loan_id}/disbursements", json=body), 422)
+
+
+def test_an_agreement_backing_an_open_loan_is_revoked_only_with_the_borrowers_consent(
+    client: TestClient, make_submission: SubmissionFactory
+) -> None:
+    rt = _runtime(client)
+    signed = make_submission(rt, terms=TERMS)
+    assert client.post("/v1/agreements", data=form_of(signed)).status_code == 201
+    digest = to_hex(signed.submission.digest)
+    assert client.post("/v1/loans", json={"digest": digest}).status_code == 201
+    alone = assert_problem(client.post(f"/v1/agreements/{digest}/revoke", json={"reason": 4}), 403)
+    assert "borrower's signed consent" in alone["detail"]
+    typed = client.get(f"/v1/agreements/{digest}/revocation-typed-data", params={"reason": 4})
+    assert typed.status_code == 200, typed.text
+    document = typed.json()
+    document.pop("disclosure", None)
+    consent = Account.sign_typed_data(signed.borrower.key, full_message=document).signature
+    body = {"reason": 4, "borrower_signature": to_hex(bytes(consent))}
+    revoked = client.post(f"/v1/agreements/{digest}/revoke", json=body)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["status"] == "revoked"
+    verdict = client.post("/v1/verify", data={"digest": digest}).json()
+    assert (verdict["verdict"], verdict["revoke_reason"]) == ("revoked", 4)

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from eth_account import Account
 
 from loantrace.chain.anvil import Anvil
-from loantrace.chain.ledger import LedgerClient, ScheduledInstalment, deploy_ledger
+from loantrace.chain.ledger import LedgerClient, deploy_ledger
 from loantrace.chain.node import connect
-from loantrace.chain.registry import RegistryClient, revert_decoder
-from loantrace.chain.transactor import Transactor
+from loantrace.chain.registry import RegistryClient, agreement_struct, revert_decoder
+from loantrace.chain.transactor import Transactor, TxResult
+from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
+from loantrace.domain.digest import document_digest
+from loantrace.domain.terms import LoanTerms
 from loantrace.services.runtime import Runtime
+from loantrace.services.sample_terms import terms_at
 from tests.conftest import SubmissionFactory, signed_for, start_runtime
 
 DAY = 86_400
-CAP_BPS = 1_200
+LPR_BPS = 300
+CAP_BPS = 1_200  # 4 × LPR
 POLICY = (3, 3, 90)  # due soon 3 days before, grace 3 days, default after 90 days past due
+Row = tuple[int, int, int, int]  # (dueAt, principal, interest, fees), as the contract takes it
 
 
 @dataclass
@@ -29,30 +36,31 @@ class LedgerEnv:
     ledger: LedgerClient
     make: SubmissionFactory
 
-    def notarised_digest(self) -> bytes:
-        """Notarise a fresh agreement singly; return its digest."""
-        signed = signed_for(self.rt, self.make(self.rt))
-        self.rt.registry.notarise(signed)
-        return signed.agreement.digest
+    def terms(
+        self, *, n: int = 12, apr_bps: int = 1_000, first_in_days: int = 30, principal: int = 0
+    ) -> LoanTerms:
+        """Equal-principal terms starting today (chain time), 100,000 principal a month."""
+        return terms_at(
+            self.rt.node.now(),
+            principal=principal or 100_000 * n,
+            apr_bps=apr_bps,
+            instalments=n,
+            method="equal_principal",
+            first_in_days=first_in_days,
+        )
 
-    def schedule(self, n: int = 12, *, first_in_days: int = 30) -> list[ScheduledInstalment]:
-        """n monthly-ish instalments of 100,000 principal + 10,000 interest."""
-        start = self.rt.node.now() + first_in_days * DAY
-        return [ScheduledInstalment(start + i * 30 * DAY, 100_000, 10_000) for i in range(n)]
+    def notarised(self, terms: LoanTerms) -> SignedAgreement:
+        """Notarise a fresh agreement on `terms` singly; return it signed."""
+        signed = signed_for(self.rt, self.make(self.rt, terms=terms))
+        self.rt.registry.notarise(signed)
+        return signed
 
     def register(self, *, n: int = 12, apr_bps: int = 1_000, first_in_days: int = 30) -> bytes:
-        """Register a loan on a fresh agreement; return its id."""
-        digest = self.notarised_digest()
-        self.ledger.register_loan(
-            loan_id=digest,
-            borrower_commitment=b"\x0b" * 32,
-            principal=100_000 * n,
-            apr_bps=apr_bps,
-            currency="CNY",
-            purpose="CONSUMPTION",
-            schedule=self.schedule(n, first_in_days=first_in_days),
-        )
-        return digest
+        """Register a loan on a fresh agreement; return its id (the agreement id)."""
+        terms = self.terms(n=n, apr_bps=apr_bps, first_in_days=first_in_days)
+        signed = self.notarised(terms)
+        self.ledger.register_loan(signed.agreement, terms)
+        return self.rt.registry.agreement_id(signed.agreement)
 
     def active(self, **kwargs: int) -> bytes:
         """Register and fully disburse a loan; return its id."""
@@ -61,6 +69,47 @@ class LedgerEnv:
         assert loan is not None
         self.ledger.record_disbursement(loan_id, loan.principal, b"\x0a" * 32, ref())
         return loan_id
+
+    # raw terms: what a lender calling the contract directly may send -------------------------
+
+    def raw_terms(self, principal: int, start_at: int, apr_bps: int = 1_000) -> tuple[Any, ...]:
+        """A `LoanTerms` tuple for the contract."""
+        return (principal, b"CNY", start_at, b"CONSUMPTION".ljust(32, b"\0"), 4, apr_bps)
+
+    def monthly_rows(self, n: int, principal_each: int, interest: int = 0) -> list[Row]:
+        """n instalments 30 days apart from today, each `principal_each` + `interest`."""
+        start = self.start_at()
+        return [(start + (i + 1) * 30 * DAY, principal_each, interest, 0) for i in range(n)]
+
+    def start_at(self) -> int:
+        """00:00 UTC of the chain's current day."""
+        return self.rt.node.now() // DAY * DAY
+
+    def signed_raw(self, terms: tuple[Any, ...], rows: list[Row]) -> SignedAgreement:
+        """An agreement both parties signed over raw terms (digest from the contract's hash)."""
+        terms_digest = bytes(self.ledger.contract.functions.hashTerms(terms, rows).call())
+        borrower = Account.create()
+        agreement = Agreement(
+            digest=document_digest(uuid.uuid4().bytes),
+            lender=self.rt.notary.lender,
+            borrower=borrower.address,
+            borrower_commitment=b"\x0b" * 32,
+            terms_digest=terms_digest,
+        )
+        signature = sign_agreement(agreement, self.rt.registry.domain, borrower.key)
+        return self.rt.notary.countersign(agreement, signature)
+
+    def register_raw(
+        self,
+        agreement: Agreement,
+        terms: tuple[Any, ...],
+        rows: list[Row],
+        client: LedgerClient | None = None,
+    ) -> TxResult:
+        """Call `registerLoan` directly, as a lender bypassing the service would."""
+        client = client or self.ledger
+        call = client.contract.functions.registerLoan(agreement_struct(agreement), terms, rows)
+        return client.transactor.send(call)
 
     def other(self, *, notary: bool) -> LedgerClient:
         """A client of the same ledger sending from a fresh (optionally NOTARY) account."""
@@ -87,7 +136,7 @@ def _ledger_env(rt: Runtime, make: SubmissionFactory) -> LedgerEnv:
         rt.node.w3,
         admin=rt.notary.lender,
         registry=rt.registry.address,
-        rate_cap_bps=CAP_BPS,
+        lpr_bps=LPR_BPS,
         policy=POLICY,
     )
     return LedgerEnv(rt, LedgerClient(rt.node.w3, address, rt.registry.transactor), make)

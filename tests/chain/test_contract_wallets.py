@@ -78,4 +78,5 @@ def test_smart_wallet_rejects_a_signature_not_by_its_owner(
     submission = _submission(runtime, wallet, stranger.key, b"forged wallet loan")
     with pytest.raises(SignatureMismatch, match="AgreementRegistryInvalidSignature"):
         runtime.notary.notarise(submission)
-    assert runtime.registry.record_of(submission.digest) is None
+    agreement_id = runtime.registry.agreement_id(runtime.notary.agreement_of(submission))
+    assert runtime.registry.record_of(agreement_id) is None

@@ -70,16 +70,19 @@ def test_notarise_records_lender_time_and_event_with_signatures(
     signed = signed_for(runtime, make_submission(runtime))
     result = runtime.registry.notarise(signed)
     assert result is not None
-    record = runtime.registry.record_of(signed.agreement.digest)
+    agreement_id = runtime.registry.agreement_id(signed.agreement)
+    record = runtime.registry.record_of(agreement_id)
     assert record is not None
     assert record.lender == runtime.notary.lender
     assert record.block_number == result.block_number
     assert record.timestamp == result.block_timestamp
-    log = runtime.registry.find_notarisation(signed.agreement.digest, record.block_number)
+    log = runtime.registry.find_notarisation(agreement_id, record.block_number)
     assert log is not None
     assert log.signed == signed
+    assert log.agreement_id == agreement_id
     assert log.tx_hash == result.tx_hash
-    assert runtime.registry.status_of(signed.agreement.digest).status is OnChainStatus.NOTARISED
+    assert runtime.registry.status_of(agreement_id).status is OnChainStatus.NOTARISED
+    assert runtime.registry.notarisations_of_digest(signed.agreement.digest) == [log]
 
 
 def test_contract_eip712_hash_equals_python_signing_hash(
@@ -218,12 +221,13 @@ def test_supersede_marks_previous_and_links_successor(
 ) -> None:
     first = signed_for(runtime, make_submission(runtime))
     runtime.registry.notarise(first)
-    amendment = signed_for(runtime, make_submission(runtime, supersedes=first.agreement.digest))
+    first_id = runtime.registry.agreement_id(first.agreement)
+    amendment = signed_for(runtime, make_submission(runtime, supersedes=first_id))
     runtime.registry.notarise(amendment)
-    status = runtime.registry.status_of(first.agreement.digest)
+    status = runtime.registry.status_of(first_id)
     assert status.status is OnChainStatus.SUPERSEDED
-    assert status.successor == amendment.agreement.digest
-    again = signed_for(runtime, make_submission(runtime, supersedes=first.agreement.digest))
+    assert status.successor == runtime.registry.agreement_id(amendment.agreement)
+    again = signed_for(runtime, make_submission(runtime, supersedes=first_id))
     with pytest.raises(NotActive, match="AgreementRegistryNotActive"):
         runtime.registry.notarise(again)
 
@@ -237,7 +241,9 @@ def test_supersede_reverts_for_unknown_previous_and_other_lender(
     first = signed_for(runtime, make_submission(runtime))
     runtime.registry.notarise(first)
     other = _other_client(runtime, notary=True)
-    amendment = _signed_by(other, runtime, make_submission, supersedes=first.agreement.digest)
+    amendment = _signed_by(
+        other, runtime, make_submission, supersedes=runtime.registry.agreement_id(first.agreement)
+    )
     with pytest.raises(Unauthorized, match="AgreementRegistryNotLender"):
         other.notarise(amendment)
 
@@ -278,23 +284,23 @@ def test_revoke_by_lender_only_with_reason_once(
     runtime: Runtime, make_submission: SubmissionFactory
 ) -> None:
     signed = signed_for(runtime, make_submission(runtime))
-    digest = signed.agreement.digest
+    agreement = signed.agreement
     with pytest.raises(NotFound, match="AgreementRegistryUnknownAgreement"):
-        runtime.registry.revoke(digest, 1)
+        runtime.registry.revoke(agreement, 1)
     runtime.registry.notarise(signed)
     with pytest.raises(InvalidInput, match="AgreementRegistryInvalidReason"):
-        runtime.registry.revoke(digest, 0)
+        runtime.registry.revoke(agreement, 0)
     other = _other_client(runtime, notary=True)
     with pytest.raises(Unauthorized, match="AgreementRegistryNotLender"):
-        other.revoke(digest, 1)
+        other.revoke(agreement, 1)
     outsider = _other_client(runtime, notary=False)
     with pytest.raises(Unauthorized, match="AccessControlUnauthorizedAccount"):
-        outsider.revoke(digest, 1)
-    runtime.registry.revoke(digest, 3)
-    status = runtime.registry.status_of(digest)
+        outsider.revoke(agreement, 1)
+    runtime.registry.revoke(agreement, 3)
+    status = runtime.registry.status_of(runtime.registry.agreement_id(agreement))
     assert (status.status, status.reason) == (OnChainStatus.REVOKED, 3)
     with pytest.raises(NotActive, match="AgreementRegistryNotActive"):
-        runtime.registry.revoke(digest, 3)
+        runtime.registry.revoke(agreement, 3)
 
 
 def test_revoke_batched_needs_valid_proof_lender_and_active_status(
@@ -312,7 +318,7 @@ def test_revoke_batched_needs_valid_proof_lender_and_active_status(
     with pytest.raises(Unauthorized, match="AgreementRegistryNotLender"):
         other.revoke_batched(tree.root, signed[0], tree.proof(0), 1)
     runtime.registry.revoke_batched(tree.root, signed[0], tree.proof(0), 4)
-    status = runtime.registry.status_of(signed[0].agreement.digest)
+    status = runtime.registry.status_of(runtime.registry.agreement_id(signed[0].agreement))
     assert (status.status, status.reason) == (OnChainStatus.REVOKED, 4)
     with pytest.raises(NotActive, match="AgreementRegistryNotActive"):
         runtime.registry.revoke_batched(tree.root, signed[0], tree.proof(0), 4)

@@ -20,6 +20,12 @@ def _keep(env: LedgerEnv) -> list[RaisedReminder]:
     return env.ledger.reminders_in(env.ledger.perform_upkeep(upkeep.perform_data))
 
 
+def _amount(env: LedgerEnv, loan_id: bytes, index: int) -> int:
+    """What instalment `index` asks: its principal plus interest and fees."""
+    instalment, _reminded = env.ledger.instalment_of(loan_id, index)
+    return instalment.principal + instalment.charges
+
+
 def _go_to(env: LedgerEnv, timestamp: int) -> None:
     env.rt.node.advance_time(timestamp - env.rt.node.now())
 
@@ -48,7 +54,7 @@ def test_time_travel_raises_each_stage_exactly_once(env: LedgerEnv) -> None:
         raised += _keep(env)  # a second round finds nothing new
     assert [r.stage for r in raised] == [DUE_SOON, DUE, B1, OVERDUE, B2, B3, B4]
     assert {r.loan_id for r in raised} == {"0x" + loan_id.hex()}
-    assert all(r.amount_due == 110_000 and r.due_at == due_at for r in raised)
+    assert all(r.amount_due == _amount(env, loan_id, 0) and r.due_at == due_at for r in raised)
     by_stage = {r.stage: r.days_past_due for r in raised}
     assert (by_stage[DUE_SOON], by_stage[B1], by_stage[B2], by_stage[B4]) == (0, 1, 31, 91)
     loan = env.ledger.loan_of(loan_id)
@@ -76,7 +82,7 @@ def test_forged_or_stale_perform_data_emits_nothing(embedded_env: LedgerEnv) -> 
     assert env.ledger.reminders_in(env.ledger.perform_upkeep(forged)) == []
     stale = env.ledger.check_upkeep()
     assert stale.entries == (("0x" + loan_id.hex(), 0, DUE_SOON),)
-    env.ledger.record_repayment(loan_id, 110_000, b"\2" * 32, ref())  # instalment 0 paid
+    env.ledger.record_repayment(loan_id, _amount(env, loan_id, 0), b"\2" * 32, ref())  # paid
     assert env.ledger.reminders_in(env.ledger.perform_upkeep(stale.perform_data)) == []
     assert env.ledger.check_upkeep().needed is False
     twice = encode_perform_data([(loan_id, 1, DUE_SOON), (loan_id, 1, DUE_SOON)])
@@ -100,7 +106,7 @@ def test_loans_not_disbursed_or_repaid_raise_no_reminders(embedded_env: LedgerEn
     env = embedded_env
     env.register(n=1, first_in_days=5)
     repaid = env.active(n=1, first_in_days=5)
-    env.ledger.record_repayment(repaid, 110_000, b"\2" * 32, ref())
+    env.ledger.record_repayment(repaid, _amount(env, repaid, 0), b"\2" * 32, ref())
     env.rt.node.advance_time(10 * DAY)
     assert env.ledger.check_upkeep().needed is False
 
@@ -135,7 +141,7 @@ def test_update_status_defaults_only_past_the_default_age(embedded_env: LedgerEn
     loan = env.ledger.loan_of(loan_id)
     assert loan is not None
     assert loan.status is LoanStatus.DEFAULTED
-    env.ledger.record_repayment(loan_id, 110_000, b"\2" * 32, ref())  # recovery still recorded
+    env.ledger.record_repayment(loan_id, _amount(env, loan_id, 0), b"\2" * 32, ref())  # recovery
     loan = env.ledger.loan_of(loan_id)
     assert loan is not None
     assert loan.status is LoanStatus.REPAID

@@ -27,12 +27,30 @@ from loantrace.domain.agreement import (
 )
 from loantrace.domain.errors import InvalidInput, SignatureError, SignatureMismatch
 from loantrace.domain.hexcodec import ZERO32
+from loantrace.domain.terms import LoanTerms
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 AGREEMENT_TYPE = (
     "Agreement(bytes32 digest,address lender,address borrower,bytes32 borrowerCommitment,"
-    "bytes32 termsDigest,bytes32 supersedes)"
+    "LoanTerms terms,bytes32 supersedes)"
+)
+# EIP-712 encodeType: the primary type, then the types it references, sorted by name.
+AGREEMENT_ENCODE_TYPE = (
+    AGREEMENT_TYPE
+    + "Instalment(uint64 dueAt,uint256 principal,uint256 interest,uint256 fees)"
+    + "LoanTerms(uint256 principal,bytes3 currency,uint64 startAt,bytes32 purpose,"
+    "uint8 repaymentMethod,uint32 aprBps,Instalment[] schedule)"
+)
+TERMS = LoanTerms(
+    principal=500_000,
+    currency="CNY",
+    apr_bps=1_150,
+    instalments=3,
+    repayment_method="annuity",
+    start_date="2026-12-15",
+    first_due_date="2027-01-15",
+    purpose="CONSUMPTION",
 )
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 LENDER = Account.from_key(b"\x01" * 32)
@@ -60,7 +78,7 @@ def _agreement() -> Agreement:
         lender=LENDER.address,
         borrower=BORROWER.address,
         borrower_commitment=b"\xc0" * 32,
-        terms_digest=b"\x7e" * 32,
+        terms_digest=TERMS.digest(),
     )
 
 
@@ -81,7 +99,7 @@ def _eip712_hash_as_solidity_computes_it(agreement: Agreement, domain: Domain) -
             [
                 keccak(text=DOMAIN_TYPE),
                 keccak(text="LoantraceAgreementRegistry"),
-                keccak(text="1"),
+                keccak(text="2"),
                 domain.chain_id,
                 domain.verifying_contract,
             ],
@@ -91,7 +109,7 @@ def _eip712_hash_as_solidity_computes_it(agreement: Agreement, domain: Domain) -
         encode(
             ["bytes32", "bytes32", "address", "address", "bytes32", "bytes32", "bytes32"],
             [
-                keccak(text=AGREEMENT_TYPE),
+                keccak(text=AGREEMENT_ENCODE_TYPE),
                 agreement.digest,
                 agreement.lender,
                 agreement.borrower,
@@ -117,7 +135,8 @@ def test_signing_hash_equals_the_solidity_eip712_formula(
 def test_typed_data_survives_json_and_encodes_to_the_signing_hash(
     agreement: Agreement, domain: Domain
 ) -> None:
-    document = json.loads(json.dumps(typed_data(agreement, domain)))
+    agreement = replace(agreement, terms_digest=TERMS.digest())
+    document = json.loads(json.dumps(typed_data(agreement, domain, TERMS)))
     message = encode_typed_data(full_message=document)
     assert keccak(b"\x19" + message.version + message.header + message.body) == signing_hash(
         agreement, domain
@@ -125,7 +144,7 @@ def test_typed_data_survives_json_and_encodes_to_the_signing_hash(
 
 
 def test_typed_data_has_wallet_shape_with_hex_and_checksummed_values() -> None:
-    document = typed_data(_agreement(), DOMAIN)
+    document = typed_data(_agreement(), DOMAIN, TERMS)
     assert set(document) == {"types", "primaryType", "domain", "message"}
     assert document["primaryType"] == "Agreement"
     assert [f["name"] for f in document["types"]["EIP712Domain"]] == [
@@ -143,16 +162,25 @@ def test_typed_data_has_wallet_shape_with_hex_and_checksummed_values() -> None:
     assert document["message"]["digest"] == "0x" + "d1" * 32
     assert document["message"]["supersedes"] == "0x" + "00" * 32
     assert document["message"]["borrower"] == BORROWER.address
+    terms = document["message"]["terms"]
+    assert (terms["principal"], terms["aprBps"], len(terms["schedule"])) == (500_000, 1_150, 3)
+    assert terms["schedule"][0]["dueAt"] == TERMS.schedule().instalments[0].due_at
+
+
+def test_typed_data_refuses_terms_that_do_not_hash_to_the_terms_digest() -> None:
+    with pytest.raises(InvalidInput, match="termsDigest"):
+        typed_data(replace(_agreement(), terms_digest=b"\x7e" * 32), DOMAIN, TERMS)
 
 
 def test_typed_data_field_order_spells_the_contract_type_string() -> None:
-    fields = typed_data(_agreement(), DOMAIN)["types"]["Agreement"]
+    fields = typed_data(_agreement(), DOMAIN, TERMS)["types"]["Agreement"]
     spelled = "Agreement(" + ",".join(f"{f['type']} {f['name']}" for f in fields) + ")"
     assert spelled == AGREEMENT_TYPE
     source = REPO_ROOT / "contracts" / "AgreementRegistry.sol"
     if source.is_file():
-        assert AGREEMENT_TYPE in source.read_text()
-        assert 'EIP712("LoantraceAgreementRegistry", "1")' in source.read_text()
+        text = source.read_text().replace('"\n        "', "")
+        assert AGREEMENT_ENCODE_TYPE in text
+        assert 'EIP712("LoantraceAgreementRegistry", "2")' in text
 
 
 @settings(max_examples=25, deadline=None)
@@ -242,7 +270,7 @@ def test_recover_rejects_malleable_high_s_twin_that_the_contract_rejects() -> No
     signature = sign_agreement(_agreement(), DOMAIN, BORROWER.key)
     s = int.from_bytes(signature[32:64], "big")
     twin = signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
-    message = encode_typed_data(full_message=typed_data(_agreement(), DOMAIN))
+    message = encode_typed_data(full_message=typed_data(_agreement(), DOMAIN, TERMS))
     assert Account.recover_message(message, signature=twin) == BORROWER.address  # eth_account
     with pytest.raises(SignatureError, match="lower half"):
         recover_signer(_agreement(), DOMAIN, twin)

@@ -218,6 +218,26 @@ def test_over_disbursement() -> None:
     assert _audit([DISBURSE], disbursed=3_000) == []
 
 
+def test_upfront_deduction_is_flagged_once_the_first_instalment_is_due() -> None:
+    short = {"disbursed": 2_700, "disbursed_by_first_due": 2_700}
+    assert _audit([DISBURSE], first_due_passed=False, **short) == []  # may still be paid out
+    findings = _audit([DISBURSE], first_due_passed=True, **short)
+    assert _summary(findings) == [(Rule.UPFRONT_DEDUCTION, Severity.HIGH, 300)]
+    assert findings[0].evidence == (REGISTRATION, DISBURSE.evidence)
+    assert "300 deducted up front" in findings[0].explanation
+    full = {"disbursed": 3_000, "disbursed_by_first_due": 3_000}
+    assert _audit([DISBURSE], first_due_passed=True, **full) == []
+
+
+def test_the_cost_of_the_money_actually_lent_above_the_cap_is_a_breach() -> None:
+    findings = _audit([DISBURSE], actual_cost_exceeds_cap=True, actual_cost_bps=4_000)
+    assert _summary(findings) == [(Rule.RATE_CAP_BREACH, Severity.HIGH, 0)]
+    assert "4000 bps a year all-in, above the rate cap of 1200 bps" in findings[0].explanation
+    assert findings[0].evidence == (REGISTRATION, DISBURSE.evidence)
+    both = _audit([DISBURSE], apr_bps=1_300, actual_cost_exceeds_cap=True)
+    assert [f.rule for f in both] == [Rule.RATE_CAP_BREACH]  # one finding, the declared APR
+
+
 def test_rate_cap_breach() -> None:
     findings = _audit([DISBURSE], apr_bps=1_201)
     assert _summary(findings) == [(Rule.RATE_CAP_BREACH, Severity.HIGH, 0)]
@@ -260,7 +280,21 @@ def test_findings_come_in_rule_order() -> None:
         _pay(5, BORROWER, BROKER, 100),
     ]
     findings = _audit(moves, disbursed=3_001, apr_bps=2_000, days_past_due=70, bucket=3)
-    assert [f.rule for f in findings] == list(Rule)
+    assert [f.rule for f in findings] == [r for r in Rule if r is not Rule.UPFRONT_DEDUCTION]
+    deducted = _audit(
+        moves,
+        disbursed=2_700,
+        first_due_passed=True,
+        disbursed_by_first_due=2_700,
+        days_past_due=70,
+        bucket=3,
+        actual_cost_exceeds_cap=True,
+    )
+    assert [f.rule for f in deducted][-3:] == [
+        Rule.UPFRONT_DEDUCTION,
+        Rule.RATE_CAP_BREACH,
+        Rule.OVERDUE,
+    ]
     assert all(f.loan_id == LOAN for f in findings)
 
 

@@ -31,13 +31,16 @@ BUCKET_STAGES = (Stage.BUCKET_1_30, Stage.BUCKET_31_60, Stage.BUCKET_61_90, Stag
 
 
 def _bullet() -> Schedule:
-    # Three instalments of 10,000, 10,000 and 1,010,000 due 2027-01-31, 02-28 and 03-31.
+    # Three instalments of 10,000, 10,000 and 1,010,000 due 2027-01-31, 02-28 and 03-31
+    # (a flat 10,000 fee each, so the amounts do not depend on the day count).
     return build_schedule(
         principal=1_000_000,
-        apr_bps=1200,
+        apr_bps=0,
         instalments=3,
         method="bullet",
+        start_date=date(2027, 1, 1),
         first_due_date=date(2027, 1, 31),
+        fee_per_instalment=10_000,
     )
 
 

@@ -38,10 +38,14 @@ def receiver() -> Iterator[WebhookReceiver]:
 def _active_loan(rt: Runtime, make: SubmissionFactory) -> tuple[bytes, int]:
     # Relative to the chain's clock: other tests move a shared anvil node's time forward.
     first_due = datetime.fromtimestamp(rt.node.now(), UTC).date() + timedelta(days=10)
-    terms = replace(TERMS, first_due_date=first_due.isoformat())
+    terms = replace(
+        TERMS,
+        start_date=(first_due - timedelta(days=10)).isoformat(),
+        first_due_date=first_due.isoformat(),
+    )
     receipt = rt.notary.notarise(make(rt, terms=terms).submission)
-    loan_id = bytes.fromhex(receipt.digest[2:])
-    view = rt.loans.register(loan_id)
+    view = rt.loans.register(bytes.fromhex(receipt.digest[2:]))
+    loan_id = bytes.fromhex(view.row.loan_id[2:])
     rt.loans.disburse(loan_id, Movement(200_000, b"\x01" * 32, f"D-{receipt.digest}"))
     return loan_id, view.schedule.instalments[0].due_at
 

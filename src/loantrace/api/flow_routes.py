@@ -149,7 +149,7 @@ def graph_out(graph: FlowGraph, max_hops: int) -> dict[str, Any]:
 def record_transfer(runtime: RuntimeDep, loan_id: str, body: TransferIn) -> dict[str, Any]:
     """Record a fund-use transfer of a disbursed loan on chain (lender or REPORTER)."""
     record = runtime.flows.record_transfer(
-        loan_id=parse_bytes32(loan_id, field="loan_id"),
+        loan_id=_loan(runtime, loan_id),
         from_account=parse_bytes32(body.from_account, field="from_account"),
         to_account=parse_bytes32(body.to_account, field="to_account"),
         amount=body.amount,
@@ -175,14 +175,14 @@ def loan_flows(
     max_hops: Annotated[int, Query(ge=1, le=MAX_HOPS)] = 6,
 ) -> dict[str, Any]:
     """Follow a loan's money downstream: nodes, edges with tainted amounts, destinations."""
-    key = to_hex(parse_bytes32(loan_id, field="loan_id"))
+    key = to_hex(_loan(runtime, loan_id))
     return graph_out(runtime.flows.trace(key, policy=policy, max_hops=max_hops), max_hops)
 
 
 @router.get("/v1/loans/{loan_id}/audit")
 def loan_audit(runtime: RuntimeDep, loan_id: str) -> list[FindingOut]:
     """Return the audit findings of one loan."""
-    key = to_hex(parse_bytes32(loan_id, field="loan_id"))
+    key = to_hex(_loan(runtime, loan_id))
     return [finding_out(f) for f in runtime.flows.audit(key)]
 
 
@@ -230,3 +230,8 @@ def _csv(findings: list[Finding]) -> str:
         evidence = " ".join(f"{e.tx_hash}:{e.block_number}:{e.log_index}" for e in f.evidence)
         writer.writerow([f.rule, f.severity, f.loan_id, f.amount, f.explanation, evidence])
     return out.getvalue()
+
+
+def _loan(runtime: RuntimeDep, loan_id: str) -> bytes:
+    """Return the loan id of a path value: a loan id, or the digest of a loan's agreement."""
+    return runtime.loans.loan_id_of(parse_bytes32(loan_id, field="loan_id"))

@@ -71,6 +71,7 @@ class InstalmentOut(BaseModel):
     due_at: int
     principal: int
     interest: int
+    fees: int
     amount: int
     paid: int
     status: Literal["paid", "partial", "upcoming", "due", "overdue"]
@@ -81,12 +82,22 @@ class InstalmentOut(BaseModel):
 class LoanOut(BaseModel):
     """A loan as the chain holds it."""
 
-    loan_id: str
+    loan_id: str = Field(description="the agreement id (EIP-712 hash both parties signed)")
+    digest: str = Field(description="SHA-256 of the agreement document")
     lender: str
     borrower_commitment: str
     principal: int
     currency: str
-    apr_bps: int
+    apr_bps: int = Field(description="the APR declared in the signed terms")
+    rate_cap_bps: int = Field(description="the cap in force at notarisation: 4 × one-year LPR")
+    annual_cost_bps: int | None = Field(
+        description="all-in annualised cost (IRR) of the signed plan: principal lent at the "
+        "start, every instalment's principal, interest and fees on its due date; floor, in bps"
+    )
+    actual_cost_bps: int | None = Field(
+        description="the same on the money actually disbursed, when and as it was paid out"
+    )
+    start_at: int
     purpose: str
     repayment_method: str
     status: Literal["registered", "active", "repaid", "defaulted"]
@@ -127,6 +138,7 @@ def loan_out(view: LoanView) -> LoanOut:
             due_at=i.due_at,
             principal=i.principal,
             interest=i.interest,
+            fees=i.fees,
             amount=i.amount,
             paid=by_index[i.index].paid,
             status=by_index[i.index].status,
@@ -138,11 +150,16 @@ def loan_out(view: LoanView) -> LoanOut:
     row, chain = view.row, view.on_chain
     return LoanOut(
         loan_id=row.loan_id,
+        digest=row.digest,
         lender=row.lender,
         borrower_commitment=row.borrower_commitment,
         principal=row.principal,
         currency=row.currency,
         apr_bps=row.apr_bps,
+        rate_cap_bps=row.rate_cap_bps,
+        annual_cost_bps=view.signed_cost_bps,
+        actual_cost_bps=view.actual_cost_bps,
+        start_at=row.start_at,
         purpose=row.purpose,
         repayment_method=row.repayment_method,
         status=chain.status.name.lower(),

@@ -21,11 +21,12 @@ from loantrace.api.schemas import (
     TypedDataOut,
     VerificationOut,
 )
-from loantrace.domain.agreement import Agreement, typed_data
+from loantrace.domain.agreement import Agreement, revocation_typed_data, typed_data
 from loantrace.domain.digest import document_digest
 from loantrace.domain.errors import InvalidInput, NotFound, PayloadTooLarge
-from loantrace.domain.hexcodec import ZERO32, parse_address, parse_bytes32, parse_signature, to_hex
+from loantrace.domain.hexcodec import parse_address, parse_bytes32, parse_signature, to_hex
 from loantrace.domain.terms import LoanTerms
+from loantrace.services.loans import disclose
 from loantrace.services.notary import Submission
 from loantrace.services.receipts import MerkleEvidence, Receipt, receipt_of
 from loantrace.services.runtime import Runtime
@@ -100,7 +101,9 @@ def notarise(
     document: Annotated[UploadFile | None, File(description="the signed document")] = None,
     digest: Annotated[str | None, Form(description="SHA-256 of the document, hex")] = None,
     lender_signature: Annotated[str | None, Form(description="omit: the service signs")] = None,
-    supersedes: Annotated[str | None, Form(description="digest this amendment replaces")] = None,
+    supersedes: Annotated[
+        str | None, Form(description="agreement id (or local digest) this amendment replaces")
+    ] = None,
 ) -> ReceiptOut:
     """Notarise one signed agreement (a document upload or its digest) on chain."""
     submission = Submission(
@@ -136,27 +139,27 @@ def agreement_typed_data(
     digest: Annotated[str, Query(description="SHA-256 of the document, hex")],
     borrower: Annotated[str, Query(description="borrower's signing address")],
     borrower_commitment: Annotated[str, Query(description="salted commitment, bytes32 hex")],
-    terms: Annotated[str | None, Query(description="key terms as a JSON object")] = None,
-    terms_digest: Annotated[str | None, Query(description="or their digest, hex")] = None,
+    terms: Annotated[str, Query(description="key terms as a JSON object (see TermsIn)")],
     lender: Annotated[str | None, Query(description="defaults to this service's lender")] = None,
-    supersedes: Annotated[str | None, Query(description="digest an amendment replaces")] = None,
+    supersedes: Annotated[
+        str | None, Query(description="agreement id (or local digest) an amendment replaces")
+    ] = None,
 ) -> TypedDataOut:
-    """Return the EIP-712 typed data both parties sign for these agreement fields."""
-    if (terms is None) == (terms_digest is None):
-        raise InvalidInput("send exactly one of `terms` (JSON) or `terms_digest` (hex)")
+    """Return the EIP-712 typed data both parties sign: the terms and full schedule included."""
+    loan_terms = _terms(terms)
     agreement = Agreement(
         digest=parse_bytes32(digest, field="digest"),
         lender=parse_address(lender, field="lender") if lender else runtime.notary.lender,
         borrower=parse_address(borrower, field="borrower"),
         borrower_commitment=parse_bytes32(borrower_commitment, field="borrower_commitment"),
-        terms_digest=(
-            _terms(terms).digest()
-            if terms is not None
-            else parse_bytes32(terms_digest or "", field="terms_digest")
+        terms_digest=loan_terms.digest(),
+        supersedes=runtime.notary.resolve_previous(
+            parse_bytes32(supersedes, field="supersedes") if supersedes else None
         ),
-        supersedes=parse_bytes32(supersedes, field="supersedes") if supersedes else ZERO32,
     )
-    return TypedDataOut.model_validate(typed_data(agreement, runtime.registry.domain))
+    document = typed_data(agreement, runtime.registry.domain, loan_terms)
+    disclosure = asdict(disclose(loan_terms, runtime.ledger.rate_cap()))
+    return TypedDataOut.model_validate(document | {"disclosure": disclosure})
 
 
 @router.get("/v1/agreements/{digest}", tags=["agreements"])
@@ -170,10 +173,34 @@ def get_agreement(runtime: RuntimeDep, digest: str) -> ReceiptOut:
     return receipt_out(receipt_of(row, runtime.registry))
 
 
+@router.get("/v1/agreements/{digest}/revocation-typed-data", tags=["agreements"])
+def revocation_typed_data_of(
+    runtime: RuntimeDep,
+    digest: str,
+    reason: Annotated[int, Query(ge=1, le=255, description="the reason code to consent to")],
+) -> TypedDataOut:
+    """Return the EIP-712 typed data the borrower signs to consent to revoking an agreement."""
+    key = to_hex(parse_bytes32(digest, field="digest"))
+    with Session(runtime.engine) as session:
+        row = repo.get_agreement(session=session, digest=key)
+    if row is None or row.agreement_id is None:
+        raise NotFound(f"no agreement {key} is notarised here")
+    document = revocation_typed_data(
+        bytes.fromhex(row.agreement_id[2:]), reason, runtime.registry.domain
+    )
+    return TypedDataOut.model_validate(document)
+
+
 @router.post("/v1/agreements/{digest}/revoke", tags=["agreements"])
 def revoke(runtime: RuntimeDep, digest: str, body: RevokeIn) -> ReceiptOut:
-    """Revoke a notarised agreement (its lender only) with a reason code."""
-    receipt = runtime.notary.revoke(parse_bytes32(digest, field="digest"), body.reason)
+    """Revoke a notarised agreement (its lender only; with the borrower's consent while it
+    backs an open loan) with a reason code."""
+    consent = (
+        parse_signature(body.borrower_signature, field="borrower_signature")
+        if body.borrower_signature
+        else b""
+    )
+    receipt = runtime.notary.revoke(parse_bytes32(digest, field="digest"), body.reason, consent)
     return receipt_out(receipt)
 
 

@@ -2,32 +2,72 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loantrace.domain.schedule import add_months
 from loantrace.domain.terms import MAX_INSTALMENTS, MAX_PRINCIPAL, LoanTerms
+
+
+def terms_from_json(raw: dict[str, Any]) -> LoanTerms:
+    """Return domain terms from JSON, defaulting the start to a month before the first due."""
+    if "start_date" not in raw and isinstance(raw.get("first_due_date"), str):
+        try:
+            first = date.fromisoformat(raw["first_due_date"])
+        except ValueError:
+            pass  # LoanTerms names the bad date
+        else:
+            raw = {**raw, "start_date": add_months(first, -1).isoformat()}
+    return LoanTerms.from_json(raw)
+
 
 HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
 HEX_ADDRESS = r"^(0x)?[0-9a-fA-F]{40}$"
 
 
+class InstalmentIn(BaseModel):
+    """One instalment of a plan the lender writes itself (repayment_method "custom")."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    due_date: str = Field(examples=["2027-01-15"])
+    principal: int = Field(ge=0, le=MAX_PRINCIPAL)
+    interest: int = Field(ge=0, le=MAX_PRINCIPAL)
+    fees: int = Field(0, ge=0, le=MAX_PRINCIPAL)
+
+
 class TermsIn(BaseModel):
-    """Key terms of the agreement; money in integer minor units (fen, cents)."""
+    """Key terms of the agreement; money in integer minor units (fen, cents).
+
+    The borrower signs these terms and the full repayment schedule they give (computed by
+    the method, or written out for "custom"); the ledger registers exactly that schedule.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     principal: int = Field(gt=0, le=MAX_PRINCIPAL, examples=[500_000])
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])
-    apr_bps: int = Field(ge=0, le=100_000, examples=[1_450])
+    apr_bps: int = Field(ge=0, le=100_000, examples=[1_150])
     instalments: int = Field(ge=1, le=MAX_INSTALMENTS, examples=[12])
-    repayment_method: Literal["annuity", "equal_principal", "bullet"] = "annuity"
+    repayment_method: Literal["annuity", "equal_principal", "bullet", "custom"] = "annuity"
+    start_date: str | None = Field(
+        None,
+        description="when the loan starts (the first period runs from here); "
+        "default: one month before first_due_date",
+        examples=["2026-12-15"],
+    )
     first_due_date: str = Field(examples=["2027-01-15"])
     purpose: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,31}$", examples=["CONSUMPTION"])
+    fee_per_instalment: int = Field(0, ge=0, le=MAX_PRINCIPAL, description="fees per instalment")
+    schedule: list[InstalmentIn] | None = Field(
+        None, max_length=MAX_INSTALMENTS, description="the plan, for repayment_method custom"
+    )
 
     def to_domain(self) -> LoanTerms:
         """Return the validated domain terms."""
-        return LoanTerms(**self.model_dump())
+        return terms_from_json(self.model_dump(exclude_none=True))
 
 
 class AgreementIn(BaseModel):
@@ -59,6 +99,11 @@ class RevokeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     reason: int = Field(ge=1, le=255, description="reason code 1..255 (meaning is the lender's)")
+    borrower_signature: str | None = Field(
+        None,
+        description="the borrower's EIP-712 signature of Revocation(agreementId, reason); "
+        "required while the agreement backs an open loan",
+    )
 
 
 class MerkleOut(BaseModel):
@@ -74,6 +119,9 @@ class ReceiptOut(BaseModel):
     """Where and when an agreement was anchored."""
 
     digest: str
+    agreement_id: str | None = Field(
+        None, description="the EIP-712 hash both parties signed: the record's key on chain"
+    )
     chain_id: int
     contract_address: str
     tx_hash: str
@@ -100,6 +148,7 @@ class VerificationOut(BaseModel):
     digest: str
     verdict: Literal["valid", "superseded", "revoked", "not_found", "invalid"]
     mode: Literal["single", "batch"] | None = None
+    agreement_id: str | None = Field(None, description="the record that answered")
     chain_id: int | None = None
     contract_address: str | None = None
     notarised_at: str | None = None
@@ -117,6 +166,10 @@ class VerificationOut(BaseModel):
     superseded_by: str | None = None
     revoke_reason: int | None = None
     explanation: str = ""
+    records: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="every single notarisation of this document on chain, by any lender",
+    )
 
 
 class TypedDataOut(BaseModel):
@@ -126,3 +179,8 @@ class TypedDataOut(BaseModel):
     primaryType: str  # noqa: N815 - EIP-712 field name
     domain: dict[str, Any]
     message: dict[str, Any]
+    disclosure: dict[str, Any] | None = Field(
+        None,
+        description="not signed: the plan's all-in annual cost (IRR, bps) beside the rate cap "
+        "in force, and its totals; a wallet signs only types, primaryType, domain, message",
+    )

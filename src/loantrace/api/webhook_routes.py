@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from loantrace.api.deps import RuntimeDep
-from loantrace.domain.hexcodec import parse_bytes32, to_hex
+from loantrace.domain.hexcodec import parse_bytes32
 from loantrace.services.webhooks import WebhookService
 
 router = APIRouter(tags=["webhooks"])
@@ -128,8 +128,7 @@ def webhook_deliveries(
 @router.get("/v1/loans/{loan_id}/reminders", tags=["loans"])
 def loan_reminders(runtime: RuntimeDep, webhooks: WebhooksDep, loan_id: str) -> list[ReminderOut]:
     """Return the reminders the ledger raised for a loan, each with its chain evidence."""
-    key = to_hex(parse_bytes32(loan_id, field="loan_id"))
-    runtime.loans.view(bytes.fromhex(key[2:]))  # 404 for an unknown loan
+    key = runtime.loans.resolve(parse_bytes32(loan_id, field="loan_id"))  # 404 if unknown
     return [
         ReminderOut(
             loan_id=r.loan_id,

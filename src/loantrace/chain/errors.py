@@ -13,7 +13,10 @@ from loantrace.domain.hexcodec import to_hex
 # Custom error name -> (domain exception, human explanation).
 _ERRORS: dict[str, tuple[type[err.LoantraceError], str]] = {
     "AgreementRegistryZeroDigest": (err.InvalidInput, "the digest must not be zero"),
-    "AgreementRegistryAlreadyNotarised": (err.AlreadyNotarised, "the digest is already notarised"),
+    "AgreementRegistryAlreadyNotarised": (
+        err.AlreadyNotarised,
+        "this agreement is already notarised",
+    ),
     "AgreementRegistryBatchAlreadyAnchored": (err.AlreadyNotarised, "the root is already anchored"),
     "AgreementRegistryEmptyBatch": (err.InvalidInput, "a batch must hold at least one agreement"),
     "AgreementRegistryLenderMismatch": (
@@ -36,16 +39,48 @@ _ERRORS: dict[str, tuple[type[err.LoantraceError], str]] = {
         "the amendment does not name the agreement it supersedes",
     ),
     "AgreementRegistryInvalidReason": (err.InvalidInput, "a revocation needs a reason code > 0"),
+    "AgreementRegistryBorrowerConsentRequired": (
+        err.Unauthorized,
+        "the agreement backs an open loan: revoking it needs the borrower's signed consent",
+    ),
+    "AgreementRegistryLoanLedgerAlreadySet": (err.Conflict, "the loan ledger is already set"),
+    "AgreementRegistryZeroAddress": (err.InvalidInput, "an address must not be zero"),
     "AccessControlUnauthorizedAccount": (err.Unauthorized, "the account lacks the required role"),
     "LoanLedgerAgreementNotActive": (
         err.NotActive,
-        "the agreement is not singly notarised and in force on chain",
+        "the agreement is not notarised or no longer in force on chain",
     ),
     "LoanLedgerNotLender": (err.Unauthorized, "only the loan's lender may do this"),
     "LoanLedgerAlreadyRegistered": (err.Conflict, "a loan is already registered for it"),
     "LoanLedgerUnknownLoan": (err.NotFound, "no such loan on chain"),
-    "LoanLedgerRateCapExceeded": (err.InvalidInput, "the APR is above the rate cap in force"),
-    "LoanLedgerInvalidSchedule": (err.InvalidInput, "the repayment schedule is invalid"),
+    "LoanLedgerTermsMismatch": (
+        err.InvalidInput,
+        "the terms and schedule differ from what the borrower signed",
+    ),
+    "LoanLedgerDeclaredAprAboveCap": (
+        err.InvalidInput,
+        "the declared APR is above the rate cap in force at notarisation",
+    ),
+    "LoanLedgerRateCapExceeded": (
+        err.InvalidInput,
+        "an instalment charges more interest and fees than the rate cap allows on the "
+        "outstanding principal over its period",
+    ),
+    "LoanLedgerInstalmentCount": (err.InvalidInput, "a schedule needs 1 to 360 instalments"),
+    "LoanLedgerDueNotAfterPrevious": (
+        err.InvalidInput,
+        "each instalment must fall due after the start and the previous instalment",
+    ),
+    "LoanLedgerZeroInstalment": (err.InvalidInput, "an instalment asks for nothing"),
+    "LoanLedgerPrincipalMismatch": (
+        err.InvalidInput,
+        "the principal parts of the schedule do not sum to the principal",
+    ),
+    "LoanLedgerAmountTooLarge": (err.InvalidInput, "an amount or time is too large to store"),
+    "LoanLedgerStartTooEarly": (
+        err.InvalidInput,
+        "the loan starts more than 7 days before its agreement was notarised",
+    ),
     "LoanLedgerZeroAmount": (err.InvalidInput, "the amount must be positive"),
     "LoanLedgerDisbursementExceedsPrincipal": (
         err.InvalidInput,
@@ -57,7 +92,11 @@ _ERRORS: dict[str, tuple[type[err.LoantraceError], str]] = {
     ),
     "LoanLedgerNotActive": (err.NotActive, "the loan does not accept this in its status"),
     "LoanLedgerReferenceUsed": (err.Conflict, "this external reference was already recorded"),
-    "LoanLedgerInvalidRateCap": (err.InvalidInput, "the rate cap must be 1..100000 bps"),
+    "LoanLedgerInvalidLpr": (err.InvalidInput, "the LPR must be 1..25000 bps"),
+    "LoanLedgerLprNotForward": (
+        err.InvalidInput,
+        "an LPR takes effect now or later, after the last recorded one",
+    ),
     "LoanLedgerInvalidPolicy": (err.InvalidInput, "the reminder policy is invalid"),
     "LoanLedgerPerformDataTooLong": (err.InvalidInput, "too many reminders in one upkeep"),
     "FundFlowLoanNotDisbursed": (err.NotActive, "the loan has not been disbursed"),

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils.abi import event_abi_to_log_topic
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -74,9 +75,8 @@ class Indexer:
         for contract in contracts:
             abi: list[dict[str, Any]] = [dict(item) for item in contract.abi]
             for item in abi:
-                if item.get("type") == "event":
-                    types = ",".join(i["type"] for i in item["inputs"])
-                    topic = Web3.keccak(text=f"{item['name']}({types})")
+                if item.get("type") == "event":  # struct parameters hash as tuples
+                    topic = event_abi_to_log_topic(item)  # type: ignore[arg-type]
                     self._topics[bytes(topic)] = (contract, str(item["name"]))
 
     def run_once(self, *, max_blocks: int | None = None) -> IndexRun:
@@ -209,4 +209,6 @@ def _plain(value: Any) -> Any:
         return to_hex(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
     return value

@@ -12,10 +12,13 @@ from web3 import Web3
 from web3.contract import Contract
 
 from loantrace.chain.artifacts import load_artifact
-from loantrace.chain.registry import matches_build
+from loantrace.chain.registry import agreement_struct, leaf_struct, matches_build
 from loantrace.chain.transactor import Transactor, TxResult
+from loantrace.domain.agreement import Agreement, SignedAgreement
 from loantrace.domain.errors import ConfigurationError
 from loantrace.domain.hexcodec import to_hex
+from loantrace.domain.schedule import Schedule
+from loantrace.domain.terms import METHOD_CODES, LoanTerms
 
 ARTIFACT = "LoanLedger"
 REGULATOR_ROLE = Web3.keccak(text="REGULATOR_ROLE")
@@ -33,11 +36,11 @@ class LoanStatus(IntEnum):
 
 @dataclass(frozen=True)
 class ScheduledInstalment:
-    """One instalment as the contract stores it."""
+    """One instalment as the contract stores it: `charges` is interest plus fees."""
 
     due_at: int
     principal: int
-    interest: int
+    charges: int
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,11 @@ class LoanOnChain:
     currency: str
     principal: int
     disbursed: int
+    rate_cap_bps: int
     repaid: int
     scheduled_total: int
     paid_into_next: int
+    start_at: int
 
 
 @dataclass(frozen=True)
@@ -88,11 +93,28 @@ def deploy_ledger(
     *,
     admin: str,
     registry: str,
-    rate_cap_bps: int,
+    lpr_bps: int,
     policy: tuple[int, int, int],
 ) -> str:
-    """Deploy a LoanLedger trusting `registry`; return its address."""
-    return transactor.deploy(load_artifact(ARTIFACT), admin, registry, rate_cap_bps, policy)
+    """Deploy a LoanLedger trusting `registry` (cap 4 × `lpr_bps`); return its address."""
+    return transactor.deploy(load_artifact(ARTIFACT), admin, registry, lpr_bps, policy)
+
+
+def terms_struct(terms: LoanTerms) -> tuple[Any, ...]:
+    """Return `terms` as the contract's `LoanTerms` tuple."""
+    return (
+        terms.principal,
+        terms.currency.encode("ascii"),
+        terms.schedule().start_at,
+        terms.purpose.encode("ascii").ljust(32, b"\0"),
+        METHOD_CODES[terms.repayment_method],
+        terms.apr_bps,
+    )
+
+
+def schedule_struct(schedule: Schedule) -> list[tuple[int, int, int, int]]:
+    """Return `schedule` as the contract's `Instalment[]`."""
+    return [(i.due_at, i.principal, i.interest, i.fees) for i in schedule.instalments]
 
 
 def encode_check_data(start: int, count: int) -> bytes:
@@ -124,28 +146,34 @@ class LedgerClient:
     # writes ---------------------------------------------------------------------------------
 
     def register_loan(
+        self, agreement: Agreement, terms: LoanTerms, *, dry_run: bool = False
+    ) -> TxResult | None:
+        """Register a loan on a singly notarised agreement with exactly its signed terms."""
+        call = self.contract.functions.registerLoan(
+            agreement_struct(agreement), terms_struct(terms), schedule_struct(terms.schedule())
+        )
+        if dry_run:
+            self.transactor.preflight(call)
+            return None
+        return self.transactor.send(call)
+
+    def register_batched_loan(
         self,
+        root: bytes,
+        signed: SignedAgreement,
+        proof: Sequence[bytes],
+        terms: LoanTerms,
         *,
-        loan_id: bytes,
-        borrower_commitment: bytes,
-        principal: int,
-        apr_bps: int,
-        currency: str,
-        purpose: str,
-        schedule: Sequence[ScheduledInstalment],
         dry_run: bool = False,
     ) -> TxResult | None:
-        """Register a loan for the notarised agreement `loan_id` with its schedule."""
-        terms = (
-            loan_id,
-            borrower_commitment,
-            principal,
-            apr_bps,
-            currency.encode("ascii"),
-            purpose.encode("ascii").ljust(32, b"\0"),
+        """Register a loan on an agreement of a batch, proving its inclusion."""
+        call = self.contract.functions.registerBatchedLoan(
+            root,
+            leaf_struct(signed),
+            list(proof),
+            terms_struct(terms),
+            schedule_struct(terms.schedule()),
         )
-        rows = [(i.due_at, i.principal, i.interest) for i in schedule]
-        call = self.contract.functions.registerLoan(terms, rows)
         if dry_run:
             self.transactor.preflight(call)
             return None
@@ -165,9 +193,9 @@ class LedgerClient:
         call = self.contract.functions.recordRepayment(loan_id, amount, from_account, external_ref)
         return self.transactor.send(call)
 
-    def set_rate_cap(self, bps: int) -> TxResult:
-        """Set the APR cap (REGULATOR only)."""
-        return self.transactor.send(self.contract.functions.setRateCap(bps))
+    def record_lpr(self, lpr_bps: int, effective_at: int) -> TxResult:
+        """Record the one-year LPR in force from `effective_at` (REGULATOR only)."""
+        return self.transactor.send(self.contract.functions.recordLpr(lpr_bps, effective_at))
 
     def grant_regulator(self, account: str) -> TxResult:
         """Grant REGULATOR to `account` (admin only)."""
@@ -197,8 +225,8 @@ class LedgerClient:
         raw = self.contract.functions.loanOf(loan_id).call()
         if int(raw[1]) == 0:
             return None
-        lender, status, apr, count, next_unpaid, currency, *amounts = raw
-        principal, disbursed, repaid, scheduled_total, paid_into_next = map(int, amounts)
+        lender, status, apr, count, next_unpaid, currency, *rest = raw
+        principal, disbursed, cap, repaid, total, paid_into_next, start_at = map(int, rest)
         return LoanOnChain(
             lender=lender,
             status=LoanStatus(status),
@@ -208,17 +236,19 @@ class LedgerClient:
             currency=bytes(currency).rstrip(b"\0").decode("ascii"),
             principal=principal,
             disbursed=disbursed,
+            rate_cap_bps=cap,
             repaid=repaid,
-            scheduled_total=scheduled_total,
+            scheduled_total=total,
             paid_into_next=paid_into_next,
+            start_at=start_at,
         )
 
     def instalment_of(self, loan_id: bytes, index: int) -> tuple[ScheduledInstalment, int]:
         """Return instalment `index` of a loan and the bitmask of stages already reminded."""
-        (due_at, principal, interest), reminded = self.contract.functions.instalmentOf(
+        (due_at, principal, charges), reminded = self.contract.functions.instalmentOf(
             loan_id, index
         ).call()
-        return ScheduledInstalment(int(due_at), int(principal), int(interest)), int(reminded)
+        return ScheduledInstalment(int(due_at), int(principal), int(charges)), int(reminded)
 
     def outstanding(self, loan_id: bytes) -> int:
         """Return what is still owed on the loan."""
@@ -230,8 +260,24 @@ class LedgerClient:
         return int(days), int(bucket)
 
     def rate_cap(self) -> int:
-        """Return the APR cap in force."""
+        """Return the APR cap in force now."""
         return int(self.contract.functions.rateCap().call())
+
+    def rate_cap_at(self, timestamp: int) -> tuple[int, int]:
+        """Return (cap, LPR) in basis points in force at `timestamp`."""
+        cap, lpr = self.contract.functions.rateCapAt(timestamp).call()
+        return int(cap), int(lpr)
+
+    def has_open_loan(self, loan_id: bytes) -> bool:
+        """Return whether a loan on `loan_id` is registered and not repaid."""
+        return bool(self.contract.functions.hasOpenLoan(loan_id).call())
+
+    def hash_terms(self, terms: LoanTerms) -> bytes:
+        """Return the contract's struct hash of `terms` with their schedule."""
+        call = self.contract.functions.hashTerms(
+            terms_struct(terms), schedule_struct(terms.schedule())
+        )
+        return bytes(call.call())
 
     def loan_count(self) -> int:
         """Return how many loans are registered."""

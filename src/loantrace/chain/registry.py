@@ -13,7 +13,7 @@ from web3.contract import Contract
 from loantrace.chain.artifacts import load_artifact
 from loantrace.chain.errors import RevertDecoder
 from loantrace.chain.transactor import Transactor, TxResult
-from loantrace.domain.agreement import Agreement, Domain, SignedAgreement
+from loantrace.domain.agreement import Agreement, Domain, SignedAgreement, agreement_id
 from loantrace.domain.errors import ConfigurationError
 from loantrace.domain.hexcodec import to_hex
 
@@ -50,8 +50,9 @@ class StatusOnChain:
 
 @dataclass(frozen=True)
 class NotarisationLog:
-    """The `AgreementNotarised` event of a digest: the signed agreement and where it is."""
+    """An `AgreementNotarised` event: the signed agreement, its id, and where it is."""
 
+    agreement_id: bytes
     signed: SignedAgreement
     tx_hash: str
     log_index: int
@@ -105,6 +106,14 @@ class RegistryClient:
         """Grant NOTARY to a lender account (caller must be admin)."""
         return self.transactor.send(self.contract.functions.grantRole(NOTARY_ROLE, account))
 
+    def set_loan_ledger(self, ledger: str) -> TxResult:
+        """Set, once, the ledger whose open loans need the borrower's consent to revoke."""
+        return self.transactor.send(self.contract.functions.setLoanLedger(ledger))
+
+    def agreement_id(self, agreement: Agreement) -> bytes:
+        """Return the agreement id (its EIP-712 hash in this registry's domain), computed here."""
+        return agreement_id(agreement, self.domain)
+
     def notarise(self, signed: SignedAgreement, *, dry_run: bool = False) -> TxResult | None:
         """Notarise one agreement (or an amendment, when it names `supersedes`)."""
         agreement = _struct(signed.agreement)
@@ -126,22 +135,30 @@ class RegistryClient:
             return None
         return self.transactor.send(call)
 
-    def revoke(self, digest: bytes, reason: int) -> TxResult:
-        """Revoke a singly notarised agreement."""
-        return self.transactor.send(self.contract.functions.revoke(digest, reason))
+    def revoke(self, agreement: Agreement, reason: int, borrower_consent: bytes = b"") -> TxResult:
+        """Revoke a singly notarised agreement (the borrower's consent if it backs a loan)."""
+        call = self.contract.functions.revoke(_struct(agreement), reason, borrower_consent)
+        return self.transactor.send(call)
 
     def revoke_batched(
-        self, root: bytes, signed: SignedAgreement, proof: Sequence[bytes], reason: int
+        self,
+        root: bytes,
+        signed: SignedAgreement,
+        proof: Sequence[bytes],
+        reason: int,
+        borrower_consent: bytes = b"",
     ) -> TxResult:
         """Revoke an agreement of a batch, proving its inclusion."""
-        call = self.contract.functions.revokeBatched(root, _leaf(signed), list(proof), reason)
+        call = self.contract.functions.revokeBatched(
+            root, _leaf(signed), list(proof), reason, borrower_consent
+        )
         return self.transactor.send(call)
 
     # reads ----------------------------------------------------------------------------------
 
-    def record_of(self, digest: bytes) -> Anchor | None:
-        """Return the single-notarisation record of `digest`, if any."""
-        lender, at, block, _status = self.contract.functions.recordOf(digest).call()
+    def record_of(self, agreement_id_: bytes) -> Anchor | None:
+        """Return the single-notarisation record of an agreement id, if any."""
+        lender, at, block, _status = self.contract.functions.recordOf(agreement_id_).call()
         return None if int(lender, 16) == 0 else Anchor(lender, int(at), int(block))
 
     def batch_of(self, root: bytes) -> Anchor | None:
@@ -149,9 +166,9 @@ class RegistryClient:
         lender, at, block = self.contract.functions.batchOf(root).call()
         return None if int(lender, 16) == 0 else Anchor(lender, int(at), int(block))
 
-    def status_of(self, digest: bytes) -> StatusOnChain:
-        """Return the on-chain lifecycle of `digest`."""
-        status, successor, reason = self.contract.functions.statusOf(digest).call()
+    def status_of(self, agreement_id_: bytes) -> StatusOnChain:
+        """Return the on-chain lifecycle of an agreement id."""
+        status, successor, reason = self.contract.functions.statusOf(agreement_id_).call()
         return StatusOnChain(OnChainStatus(status), bytes(successor), int(reason))
 
     def verify_inclusion(
@@ -170,34 +187,27 @@ class RegistryClient:
         """Return the contract's EIP-712 hash of `agreement`."""
         return bytes(self.contract.functions.hashAgreement(_struct(agreement)).call())
 
-    def find_notarisation(self, digest: bytes, block_number: int) -> NotarisationLog | None:
-        """Read the `AgreementNotarised` event of `digest` from the block it was recorded in."""
-        event = self.contract.events.AgreementNotarised
-        logs = event.get_logs(
-            from_block=block_number, to_block=block_number, argument_filters={"digest": digest}
+    def loan_ledger(self) -> str:
+        """Return the ledger consulted before revocations (the zero address until set)."""
+        return str(self.contract.functions.loanLedger().call())
+
+    def find_notarisation(self, agreement_id_: bytes, block_number: int) -> NotarisationLog | None:
+        """Read the `AgreementNotarised` event of an agreement id from its block."""
+        logs = self.contract.events.AgreementNotarised.get_logs(
+            from_block=block_number,
+            to_block=block_number,
+            argument_filters={"agreementId": agreement_id_},
         )
         for entry in logs:
-            args = entry["args"]
-            agreement = Agreement(
-                digest=bytes(args["digest"]),
-                lender=args["lender"],
-                borrower=args["borrower"],
-                borrower_commitment=bytes(args["borrowerCommitment"]),
-                terms_digest=bytes(args["termsDigest"]),
-                supersedes=bytes(args["supersedes"]),
-            )
-            signed = SignedAgreement(
-                agreement=agreement,
-                lender_signature=bytes(args["lenderSignature"]),
-                borrower_signature=bytes(args["borrowerSignature"]),
-            )
-            return NotarisationLog(
-                signed=signed,
-                tx_hash=to_hex(bytes(entry["transactionHash"])),
-                log_index=int(entry["logIndex"]),
-                block_number=int(entry["blockNumber"]),
-            )
+            return _notarisation(entry)
         return None
+
+    def notarisations_of_digest(self, digest: bytes, from_block: int = 0) -> list[NotarisationLog]:
+        """Read every `AgreementNotarised` event of a document digest, by any lender."""
+        logs = self.contract.events.AgreementNotarised.get_logs(
+            from_block=from_block, to_block="latest", argument_filters={"digest": digest}
+        )
+        return [_notarisation(entry) for entry in logs]
 
     def find_batch_anchor(self, root: bytes, block_number: int) -> TxResult | None:
         """Read the `BatchAnchored` event of `root` from the block it was anchored in."""
@@ -209,11 +219,12 @@ class RegistryClient:
             return self._result_of(entry)
         return None
 
-    def find_notarisation_result(self, digest: bytes, block_number: int) -> TxResult | None:
-        """Return the transaction that notarised `digest`, read back from the chain."""
-        event = self.contract.events.AgreementNotarised
-        logs = event.get_logs(
-            from_block=block_number, to_block=block_number, argument_filters={"digest": digest}
+    def find_notarisation_result(self, agreement_id_: bytes, block_number: int) -> TxResult | None:
+        """Return the transaction that notarised an agreement id, read back from the chain."""
+        logs = self.contract.events.AgreementNotarised.get_logs(
+            from_block=block_number,
+            to_block=block_number,
+            argument_filters={"agreementId": agreement_id_},
         )
         for entry in logs:
             return self._result_of(entry)
@@ -235,6 +246,30 @@ class RegistryClient:
         return bool(self.contract.functions.hasRole(role, account).call())
 
 
+def _notarisation(entry: Any) -> NotarisationLog:
+    args = entry["args"]
+    agreement = Agreement(
+        digest=bytes(args["digest"]),
+        lender=args["lender"],
+        borrower=args["borrower"],
+        borrower_commitment=bytes(args["borrowerCommitment"]),
+        terms_digest=bytes(args["termsDigest"]),
+        supersedes=bytes(args["supersedes"]),
+    )
+    signed = SignedAgreement(
+        agreement=agreement,
+        lender_signature=bytes(args["lenderSignature"]),
+        borrower_signature=bytes(args["borrowerSignature"]),
+    )
+    return NotarisationLog(
+        agreement_id=bytes(args["agreementId"]),
+        signed=signed,
+        tx_hash=to_hex(bytes(entry["transactionHash"])),
+        log_index=int(entry["logIndex"]),
+        block_number=int(entry["blockNumber"]),
+    )
+
+
 def _struct(agreement: Agreement) -> tuple[Any, ...]:
     return (
         agreement.digest,
@@ -244,6 +279,16 @@ def _struct(agreement: Agreement) -> tuple[Any, ...]:
         agreement.terms_digest,
         agreement.supersedes,
     )
+
+
+def agreement_struct(agreement: Agreement) -> tuple[Any, ...]:
+    """Return `agreement` as the contract's `Agreement` tuple."""
+    return _struct(agreement)
+
+
+def leaf_struct(signed: SignedAgreement) -> tuple[Any, ...]:
+    """Return `signed` as the contract's `AgreementLeaf` tuple."""
+    return _leaf(signed)
 
 
 def _leaf(signed: SignedAgreement) -> tuple[Any, ...]:

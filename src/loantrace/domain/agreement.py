@@ -1,18 +1,29 @@
-"""EIP-712 typed data of an agreement, exactly as the AgreementRegistry contract hashes it."""
+"""EIP-712 typed data of an agreement, exactly as the AgreementRegistry contract hashes it.
+
+Wallets sign `Agreement` with its terms as a nested `LoanTerms` struct (the full repayment
+schedule included), so the borrower sees and signs the exact plan. EIP-712 encodes a nested
+struct as its struct hash, which is what `Agreement.terms_digest` holds: the contract (and
+this module) can therefore hash the agreement from the digest alone, and the result equals
+the hash of the nested message a wallet signs. That hash is also the agreement id, the key
+of its record on chain.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from eth_abi.abi import encode
 from eth_account import Account
-from eth_account.messages import SignableMessage, encode_typed_data
+from eth_account.messages import SignableMessage
+from eth_account.messages import encode_typed_data as _encode_typed_data
 from eth_keys.exceptions import BadSignature
 from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
 from loantrace.domain.errors import InvalidInput, SignatureError, SignatureMismatch
 from loantrace.domain.hexcodec import SIGNATURE_LENGTH, ZERO32, parse_address, to_hex
+from loantrace.domain.terms import EIP712_TYPES, INSTALMENT_TYPE, LOAN_TERMS_TYPE, LoanTerms
 
 # secp256k1 group order: the contract (OpenZeppelin ECDSA) accepts only s <= n/2, v in {27, 28}.
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -28,9 +39,15 @@ _AGREEMENT_FIELDS = [
     {"name": "lender", "type": "address"},
     {"name": "borrower", "type": "address"},
     {"name": "borrowerCommitment", "type": "bytes32"},
-    {"name": "termsDigest", "type": "bytes32"},
+    {"name": "terms", "type": "LoanTerms"},
     {"name": "supersedes", "type": "bytes32"},
 ]
+AGREEMENT_TYPE = (
+    "Agreement(bytes32 digest,address lender,address borrower,bytes32 borrowerCommitment,"
+    "LoanTerms terms,bytes32 supersedes)"
+)
+AGREEMENT_TYPEHASH = keccak(text=AGREEMENT_TYPE + INSTALMENT_TYPE + LOAN_TERMS_TYPE)
+REVOCATION_TYPEHASH = keccak(text="Revocation(bytes32 agreementId,uint8 reason)")
 
 
 @dataclass(frozen=True)
@@ -38,7 +55,7 @@ class Domain:
     """The EIP-712 domain of one deployed registry."""
 
     NAME: ClassVar[str] = "LoantraceAgreementRegistry"
-    VERSION: ClassVar[str] = "1"
+    VERSION: ClassVar[str] = "2"
 
     chain_id: int
     verifying_contract: str
@@ -50,6 +67,24 @@ class Domain:
             raise InvalidInput("domain.chain_id must be a positive uint256")
         address = parse_address(self.verifying_contract, field="domain.verifying_contract")
         object.__setattr__(self, "verifying_contract", address)
+
+    def separator(self) -> bytes:
+        """Return the EIP-712 domain separator."""
+        return keccak(
+            encode(
+                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                [
+                    keccak(
+                        text="EIP712Domain(string name,string version,uint256 chainId,"
+                        "address verifyingContract)"
+                    ),
+                    keccak(text=self.NAME),
+                    keccak(text=self.VERSION),
+                    self.chain_id,
+                    self.verifying_contract,
+                ],
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -112,12 +147,18 @@ class SignedAgreement:
                 )
 
 
-def typed_data(agreement: Agreement, domain: Domain) -> dict[str, Any]:
-    """Return the JSON-ready EIP-712 document a wallet signs (eth_signTypedData_v4)."""
+def typed_data(agreement: Agreement, domain: Domain, terms: LoanTerms) -> dict[str, Any]:
+    """Return the JSON-ready EIP-712 document a wallet signs (eth_signTypedData_v4).
+
+    `terms` must be the terms whose struct hash is `agreement.terms_digest`.
+    """
+    if terms.digest() != agreement.terms_digest:
+        raise InvalidInput("the terms do not hash to the agreement's termsDigest")
     return {
         "types": {
             "EIP712Domain": [dict(field) for field in _DOMAIN_FIELDS],
             "Agreement": [dict(field) for field in _AGREEMENT_FIELDS],
+            **{name: [dict(f) for f in fields] for name, fields in EIP712_TYPES.items()},
         },
         "primaryType": "Agreement",
         "domain": {
@@ -131,16 +172,88 @@ def typed_data(agreement: Agreement, domain: Domain) -> dict[str, Any]:
             "lender": agreement.lender,
             "borrower": agreement.borrower,
             "borrowerCommitment": to_hex(agreement.borrower_commitment),
-            "termsDigest": to_hex(agreement.terms_digest),
+            "terms": terms.eip712_message(),
             "supersedes": to_hex(agreement.supersedes),
         },
     }
 
 
+def encode_typed_data(document: dict[str, Any]) -> SignableMessage:
+    """Encode an EIP-712 JSON document as a wallet does (for tests and clients)."""
+    return _encode_typed_data(full_message=document)
+
+
+def struct_hash(agreement: Agreement) -> bytes:
+    """Return the EIP-712 struct hash of `agreement` (its terms as their struct hash)."""
+    return keccak(
+        encode(
+            ["bytes32", "bytes32", "address", "address", "bytes32", "bytes32", "bytes32"],
+            [
+                AGREEMENT_TYPEHASH,
+                agreement.digest,
+                agreement.lender,
+                agreement.borrower,
+                agreement.borrower_commitment,
+                agreement.terms_digest,
+                agreement.supersedes,
+            ],
+        )
+    )
+
+
 def signing_hash(agreement: Agreement, domain: Domain) -> bytes:
-    """Return the 32-byte EIP-712 digest: keccak256(0x1901 ‖ domainSeparator ‖ structHash)."""
+    """Return the 32-byte EIP-712 digest both parties sign: also the agreement id on chain."""
     message = _signable(agreement, domain)
     return keccak(b"\x19" + bytes(message.version) + message.header + message.body)
+
+
+agreement_id = signing_hash
+
+
+def revocation_hash(agreement_id_: bytes, reason: int, domain: Domain) -> bytes:
+    """Return the EIP-712 digest a borrower signs to consent to revoking an agreement."""
+    body = keccak(
+        encode(["bytes32", "bytes32", "uint8"], [REVOCATION_TYPEHASH, agreement_id_, reason])
+    )
+    return keccak(b"\x19\x01" + domain.separator() + body)
+
+
+def revocation_typed_data(agreement_id_: bytes, reason: int, domain: Domain) -> dict[str, Any]:
+    """Return the EIP-712 JSON a borrower's wallet signs to consent to a revocation."""
+    return {
+        "types": {
+            "EIP712Domain": [dict(field) for field in _DOMAIN_FIELDS],
+            "Revocation": [
+                {"name": "agreementId", "type": "bytes32"},
+                {"name": "reason", "type": "uint8"},
+            ],
+        },
+        "primaryType": "Revocation",
+        "domain": {
+            "name": Domain.NAME,
+            "version": Domain.VERSION,
+            "chainId": domain.chain_id,
+            "verifyingContract": domain.verifying_contract,
+        },
+        "message": {"agreementId": to_hex(agreement_id_), "reason": reason},
+    }
+
+
+def sign_revocation(
+    agreement_id_: bytes, reason: int, domain: Domain, private_key: bytes | str
+) -> bytes:
+    """Return the borrower's 65-byte signature consenting to revoke `agreement_id_`."""
+    message = SignableMessage(
+        b"\x01",
+        domain.separator(),
+        keccak(
+            encode(["bytes32", "bytes32", "uint8"], [REVOCATION_TYPEHASH, agreement_id_, reason])
+        ),
+    )
+    try:
+        return bytes(Account.sign_message(message, private_key).signature)
+    except (ValueError, TypeError, ValidationError):
+        raise InvalidInput("private_key must be a secp256k1 key of 32 bytes") from None
 
 
 def sign_agreement(agreement: Agreement, domain: Domain, private_key: bytes | str) -> bytes:
@@ -163,7 +276,7 @@ def recover_signer(agreement: Agreement, domain: Domain, signature: bytes) -> st
 
 
 def _signable(agreement: Agreement, domain: Domain) -> SignableMessage:
-    return encode_typed_data(full_message=typed_data(agreement, domain))
+    return SignableMessage(b"\x01", domain.separator(), struct_hash(agreement))
 
 
 def _require_canonical(signature: bytes) -> None:

@@ -14,7 +14,12 @@ The money rules read a loan's flow graph (see `tracing`); "tainted" is this loan
   is a purpose with no allowed categories listed. One finding per category.
 The loan rules read its facts:
 - over_disbursement (high): more was disbursed than the principal; the amount is the excess.
-- rate_cap_breach (high): the APR is above the rate cap in force at registration.
+- upfront_deduction (high): once the first instalment is due, less than the principal was
+  disbursed by then: interest or fees were deducted up front (砍头息), and the law counts
+  only the money actually lent as principal. The amount is the shortfall.
+- rate_cap_breach (high): the declared APR is above the rate cap in force at registration,
+  or the all-in annual cost of the money actually disbursed (when it was paid out) against
+  the signed schedule is above the cap (`actual_cost_bps`, see `domain.cost`).
 - overdue: the oldest unpaid instalment is past due: low in bucket 1 (1-30 days), medium in
   bucket 2 (31-60), high in buckets 3 and 4 (61 and more); the amount is the outstanding.
 Findings come in the order of the rules above, then by account, loan id or category.
@@ -58,6 +63,7 @@ class Rule(StrEnum):
     LOAN_REPAYS_LOAN = "loan_repays_loan"
     PURPOSE_MISMATCH = "purpose_mismatch"
     OVER_DISBURSEMENT = "over_disbursement"
+    UPFRONT_DEDUCTION = "upfront_deduction"
     RATE_CAP_BREACH = "rate_cap_breach"
     OVERDUE = "overdue"
 
@@ -94,6 +100,10 @@ class LoanFacts:
     disbursement_evidence: tuple[Evidence, ...]
     last_due_evidence: Evidence | None
     outstanding: int = 0
+    first_due_passed: bool = False
+    disbursed_by_first_due: int = 0
+    actual_cost_bps: int | None = None
+    actual_cost_exceeds_cap: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.loan_id, str) or not self.loan_id:
@@ -103,6 +113,7 @@ class LoanFacts:
         for name in ("principal", "apr_bps", "rate_cap_bps", "disbursed", "days_past_due"):
             _check_int(f"facts.{name}", getattr(self, name), 0, None)
         _check_int("facts.outstanding", self.outstanding, 0, None)
+        _check_int("facts.disbursed_by_first_due", self.disbursed_by_first_due, 0, None)
         _check_int("facts.bucket", self.bucket, 0, 4)
         if (self.days_past_due > 0) != (self.bucket > 0):
             raise InvalidInput("facts.bucket must be 0 exactly when days_past_due is 0")
@@ -233,6 +244,18 @@ def _loan_rules(facts: LoanFacts) -> Iterator[Finding]:
             f"{facts.principal}: {excess} too many",
             facts.disbursement_evidence,
         )
+    shortfall = facts.principal - facts.disbursed_by_first_due
+    if facts.first_due_passed and shortfall > 0:
+        yield Finding(
+            Rule.UPFRONT_DEDUCTION,
+            Severity.HIGH,
+            loan,
+            shortfall,
+            f"loan {loan} has a principal of {facts.principal} minor units but only "
+            f"{facts.disbursed_by_first_due} were disbursed by its first due date: {shortfall} "
+            "deducted up front; only the money actually lent counts as principal",
+            (*_one(facts.registration_evidence), *facts.disbursement_evidence),
+        )
     if facts.apr_bps > facts.rate_cap_bps:
         yield Finding(
             Rule.RATE_CAP_BREACH,
@@ -242,6 +265,18 @@ def _loan_rules(facts: LoanFacts) -> Iterator[Finding]:
             f"loan {loan} was registered at an APR of {facts.apr_bps} bps, above the rate cap "
             f"of {facts.rate_cap_bps} bps",
             _one(facts.registration_evidence),
+        )
+    elif facts.actual_cost_exceeds_cap:
+        cost = "unknown" if facts.actual_cost_bps is None else f"{facts.actual_cost_bps} bps"
+        yield Finding(
+            Rule.RATE_CAP_BREACH,
+            Severity.HIGH,
+            loan,
+            0,
+            f"on the {facts.disbursed} minor units actually disbursed, loan {loan}'s schedule "
+            f"costs the borrower {cost} a year all-in, above the rate cap of "
+            f"{facts.rate_cap_bps} bps",
+            (*_one(facts.registration_evidence), *facts.disbursement_evidence),
         )
     if facts.days_past_due > 0:
         yield Finding(

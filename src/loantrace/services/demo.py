@@ -71,6 +71,7 @@ def signed_submission(
         apr_bps=1_150,
         instalments=12,
         repayment_method="annuity",
+        start_date=(date(2026, 12, 1) + timedelta(days=number)).isoformat(),
         first_due_date=(date(2027, 1, 1) + timedelta(days=number)).isoformat(),
         purpose="CONSUMPTION",
     )
@@ -81,7 +82,7 @@ def signed_submission(
         borrower=borrower.address,
         borrower_commitment=commitment,
         terms_digest=terms.digest(),
-        supersedes=supersedes or bytes(32),
+        supersedes=runtime.notary.resolve_previous(supersedes),
     )
     signature = sign_agreement(agreement, runtime.registry.domain, borrower.key)
     return Submission(

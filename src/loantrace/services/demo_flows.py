@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
 
 from loantrace.domain.audit import Finding
 from loantrace.domain.hexcodec import to_hex
-from loantrace.domain.terms import LoanTerms
 from loantrace.services.demo import DemoResult, DemoStep, signed_submission
 from loantrace.services.loans import Movement
 from loantrace.services.runtime import Runtime
+from loantrace.services.sample_terms import terms_at
 
 
 def account(name: str) -> bytes:
@@ -22,20 +21,18 @@ SECURITIES, AFFILIATE, SHOP = account("broker"), account("affiliate"), account("
 
 
 def _loan(runtime: Runtime, number: int, borrower_account: bytes) -> bytes:
-    first_due = datetime.fromtimestamp(runtime.node.now(), UTC) + timedelta(days=30)
-    terms = LoanTerms(
+    terms = terms_at(
+        runtime.node.now(),
         principal=100_000,
-        currency="CNY",
         apr_bps=1_100,
         instalments=2,
-        repayment_method="equal_principal",
-        first_due_date=first_due.date().isoformat(),
-        purpose="CONSUMPTION",
+        method="equal_principal",
+        first_in_days=30,
     )
     document = f"LOAN AGREEMENT No. FLOW-{number:04d}\n".encode()
     receipt = runtime.notary.notarise(signed_submission(runtime, document, number, None, terms))
-    loan_id = bytes.fromhex(receipt.digest[2:])
-    runtime.loans.register(loan_id)
+    view = runtime.loans.register(bytes.fromhex(receipt.digest[2:]))
+    loan_id = bytes.fromhex(view.row.loan_id[2:])
     runtime.loans.disburse(loan_id, Movement(100_000, borrower_account, f"FLOW-D-{number}"))
     return loan_id
 

@@ -13,6 +13,7 @@ from loantrace.services.demo import DemoResult, DemoStep, signed_submission
 from loantrace.services.loans import Movement
 from loantrace.services.receiver import WebhookReceiver
 from loantrace.services.runtime import Runtime
+from loantrace.services.sample_terms import terms_at
 
 ACCOUNT = bytes.fromhex("ac" * 32)
 
@@ -28,32 +29,27 @@ class ReminderLine:
     amount_due: int
 
 
-def _terms(first_due: datetime) -> LoanTerms:
-    return LoanTerms(
-        principal=300_000,
-        currency="CNY",
-        apr_bps=1_200,
-        instalments=3,
-        repayment_method="equal_principal",
-        first_due_date=first_due.date().isoformat(),
-        purpose="CONSUMPTION",
-    )
-
-
 def _loan(runtime: Runtime, number: int, terms: LoanTerms) -> bytes:
     document = f"LOAN AGREEMENT No. LEDGER-{number:04d}\n".encode()
     receipt = runtime.notary.notarise(signed_submission(runtime, document, number, None, terms))
-    digest = bytes.fromhex(receipt.digest[2:])
-    runtime.loans.register(digest)
-    runtime.loans.disburse(digest, Movement(terms.principal, ACCOUNT, f"DEMO-D-{number}"))
-    return digest
+    view = runtime.loans.register(bytes.fromhex(receipt.digest[2:]))
+    loan_id = bytes.fromhex(view.row.loan_id[2:])
+    runtime.loans.disburse(loan_id, Movement(terms.principal, ACCOUNT, f"DEMO-D-{number}"))
+    return loan_id
 
 
 def run_ledger_demo(runtime: Runtime, result: DemoResult) -> list[ReminderLine]:
     """Run loans A (repaid on time) and B (misses), travel in time, collect reminders."""
     now = datetime.fromtimestamp(runtime.node.now(), UTC)
     first_due = (now + timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
-    terms = _terms(first_due)
+    terms = terms_at(
+        runtime.node.now(),
+        principal=300_000,
+        apr_bps=1_150,
+        instalments=3,
+        method="equal_principal",
+        first_in_days=10,
+    )
     with WebhookReceiver() as receiver:
         _hook, secret = runtime.webhooks.register(lender=runtime.notary.lender, url=receiver.url)
         receiver.secret = bytes.fromhex(secret.removeprefix("whsec_"))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from loantrace.domain.tracing import Evidence, Movement
 from loantrace.store.models import ChainEventRow
 
 FLOW_EVENTS = (
     "LoanRegistered",
+    "LoanTermsBound",
     "LoanDisbursed",
     "LoanRepaid",
     "FundsTransferred",
@@ -30,6 +31,9 @@ class LoanInfo:
     rate_cap_bps: int
     purpose: str
     registration: Evidence
+    start_at: int = 0
+    # (due_at, principal, interest, fees) per instalment, as the borrower signed them
+    schedule: tuple[tuple[int, int, int, int], ...] = ()
 
 
 @dataclass
@@ -44,6 +48,7 @@ class FlowData:
     outflows: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     inflows: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     disbursements: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    paid_out: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, movement: Movement) -> None:
         """Append a movement (callers add in chain order) and index it."""
@@ -58,6 +63,15 @@ class FlowData:
             self.disbursed[movement.loan_id] += movement.amount
         if movement.kind == "repayment" and movement.loan_id is not None:
             self.repaid[movement.loan_id] += movement.amount
+
+
+def _instalment(raw: object) -> tuple[int, int, int, int]:
+    """Read an indexed `Instalment` (a list in ABI order, or a mapping by field name)."""
+    if isinstance(raw, dict):
+        return (int(raw["dueAt"]), int(raw["principal"]), int(raw["interest"]), int(raw["fees"]))
+    if not isinstance(raw, list | tuple) or len(raw) != 4:
+        raise ValueError(f"not an indexed instalment: {raw!r}")
+    return int(raw[0]), int(raw[1]), int(raw[2]), int(raw[3])
 
 
 def text_code(value: str) -> str:
@@ -82,7 +96,14 @@ def build(rows: Iterable[ChainEventRow]) -> FlowData:
                 purpose=text_code(args["purpose"]),
                 registration=evidence,
             )
+        elif row.event == "LoanTermsBound" and args["loanId"] in data.loans:
+            data.loans[args["loanId"]] = replace(
+                data.loans[args["loanId"]],
+                start_at=int(args["startAt"]),
+                schedule=tuple(_instalment(i) for i in args["schedule"]),
+            )
         elif row.event == "LoanDisbursed":
+            data.paid_out[args["loanId"]].append((int(args["disbursedAt"]), int(args["amount"])))
             data.add(
                 Movement(
                     evidence,

@@ -15,6 +15,7 @@ from loantrace.chain.indexer import Indexer
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.transactor import TxResult
 from loantrace.domain.audit import Finding, LoanFacts, audit_loan
+from loantrace.domain.cost import CashFlow, annual_cost_bps, exceeds_cap
 from loantrace.domain.delinquency import ReminderPolicy, loan_delinquency
 from loantrace.domain.errors import InvalidInput, NotFound
 from loantrace.domain.hexcodec import to_hex
@@ -200,7 +201,7 @@ class FlowService:
             raise NotFound(f"no loan {loan_id} is indexed")
         graph = self.trace(loan_id, policy=Policy.FIFO, max_hops=MAX_HOPS)
         days, bucket = self._ledger.days_past_due(bytes.fromhex(loan_id[2:]))
-        facts = loan_facts(data, loan_id, days, bucket, lender_accounts(data))
+        facts = loan_facts(data, loan_id, days, bucket, lender_accounts(data), self._now())
         return audit_loan(facts, graph, data.categories)
 
     def portfolio(
@@ -216,7 +217,7 @@ class FlowService:
         data = self.data()
         with self._lock:
             if self._portfolio is None:
-                self._portfolio = audit_portfolio(data, self._delinquency(data))
+                self._portfolio = audit_portfolio(data, self._delinquency(data), now=self._now())
             findings = self._portfolio
         wanted_lender = lender.lower() if lender else None
 
@@ -232,13 +233,16 @@ class FlowService:
 
         return [f for f in findings if keep(f)]
 
+    def _now(self) -> int:
+        return int(self._ledger.contract.w3.eth.get_block("latest")["timestamp"])
+
     def _delinquency(self, data: FlowData) -> dict[str, tuple[int, int]]:
         """Days past due and bucket of the loans whose schedule this service registered."""
-        now = int(self._ledger.contract.w3.eth.get_block("latest")["timestamp"])
+        now = self._now()
         out: dict[str, tuple[int, int]] = {}
         with Session(self._engine) as session:
             for row in session.exec(select(LoanRow)).all():
-                schedule = schedule_from_json(row.schedule_json)
+                schedule = schedule_from_json(row.schedule_json, row.start_at)
                 repaid = min(data.repaid.get(row.loan_id, 0), schedule.total)
                 _outstanding, days, bucket = loan_delinquency(schedule, repaid, now, self._policy)
                 out[row.loan_id] = (days, bucket)
@@ -259,11 +263,22 @@ def lender_accounts(data: FlowData) -> frozenset[str]:
 
 
 def loan_facts(
-    data: FlowData, loan_id: str, days: int, bucket: int, lenders: frozenset[str]
+    data: FlowData, loan_id: str, days: int, bucket: int, lenders: frozenset[str], now: int
 ) -> LoanFacts:
-    """Return what the audit rules need to know about a loan."""
+    """Return what the audit rules need to know about a loan at chain time `now`."""
     info = data.loans[loan_id]
     disbursements = tuple(data.movements[i].evidence for i in data.disbursements.get(loan_id, []))
+    paid_out = data.paid_out.get(loan_id, [])
+    first_due = info.schedule[0][0] if info.schedule else None
+    by_first_due = sum(a for at, a in paid_out if first_due is None or at <= first_due)
+    cost, exceeds = None, False
+    if info.schedule and paid_out:
+        flows = [CashFlow(at, -amount) for at, amount in paid_out] + [
+            CashFlow(due, principal + interest + fees)
+            for due, principal, interest, fees in info.schedule
+        ]
+        cost = annual_cost_bps(flows)
+        exceeds = exceeds_cap(flows, info.rate_cap_bps)
     return LoanFacts(
         loan_id=loan_id,
         lender_accounts=lenders,
@@ -277,11 +292,19 @@ def loan_facts(
         registration_evidence=info.registration,
         disbursement_evidence=disbursements,
         last_due_evidence=None,
+        first_due_passed=first_due is not None and now >= first_due,
+        disbursed_by_first_due=by_first_due,
+        actual_cost_bps=cost,
+        actual_cost_exceeds_cap=exceeds,
     )
 
 
 def audit_portfolio(
-    data: FlowData, delinquency: dict[str, tuple[int, int]], *, max_hops: int = MAX_HOPS
+    data: FlowData,
+    delinquency: dict[str, tuple[int, int]],
+    *,
+    now: int,
+    max_hops: int = MAX_HOPS,
 ) -> list[Finding]:
     """Audit every loan: trace its money (FIFO) over its relevant movements, apply the rules."""
     findings: list[Finding] = []
@@ -297,6 +320,6 @@ def audit_portfolio(
             max_edges=MAX_EDGES,
         )
         days, bucket = delinquency.get(loan_id, (0, 0))
-        facts = loan_facts(data, loan_id, days, bucket, lenders)
+        facts = loan_facts(data, loan_id, days, bucket, lenders, now)
         findings.extend(audit_loan(facts, graph, data.categories))
     return findings

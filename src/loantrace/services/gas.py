@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 from eth_account import Account
 
-from loantrace.chain.ledger import ScheduledInstalment, encode_perform_data
+from loantrace.chain.ledger import encode_perform_data
 from loantrace.domain.agreement import Agreement, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.notary import Submission
 from loantrace.services.runtime import Runtime
+from loantrace.services.sample_terms import terms_at
 
 BATCH_SIZES = (1, 16, 256, 1024)
 _TERMS = LoanTerms(
@@ -21,6 +22,7 @@ _TERMS = LoanTerms(
     apr_bps=1_200,
     instalments=6,
     repayment_method="equal_principal",
+    start_date="2027-02-01",
     first_due_date="2027-03-01",
     purpose="CONSUMPTION",
 )
@@ -40,7 +42,9 @@ class GasLine:
         return -(-self.gas // self.documents)
 
 
-def _submissions(runtime: Runtime, count: int, tag: str) -> list[Submission]:
+def _submissions(
+    runtime: Runtime, count: int, tag: str, terms: LoanTerms = _TERMS
+) -> list[Submission]:
     borrower = Account.create()
     subs = []
     for i in range(count):
@@ -50,11 +54,11 @@ def _submissions(runtime: Runtime, count: int, tag: str) -> list[Submission]:
             lender=runtime.notary.lender,
             borrower=borrower.address,
             borrower_commitment=document_digest(f"commitment {tag} {i}".encode()),
-            terms_digest=_TERMS.digest(),
+            terms_digest=terms.digest(),
         )
         signature = sign_agreement(agreement, runtime.registry.domain, borrower.key)
         subs.append(
-            Submission(digest, borrower.address, agreement.borrower_commitment, signature, _TERMS)
+            Submission(digest, borrower.address, agreement.borrower_commitment, signature, terms)
         )
     return subs
 
@@ -87,30 +91,30 @@ def measure_ledger(runtime: Runtime) -> list[GasLine]:
     ledger, lines = runtime.ledger, []
 
     def loan(tag: str, months: int, first_in_days: int) -> bytes:
-        sub = _submissions(runtime, 1, tag)[0]
+        terms = terms_at(
+            runtime.node.now(),
+            principal=25_000 * months,
+            apr_bps=1_150,
+            instalments=months,
+            method="equal_principal",
+            first_in_days=first_in_days,
+        )
+        sub = _submissions(runtime, 1, tag, terms)[0]
         signed, _ = runtime.notary.prepare(sub)
         runtime.registry.notarise(signed)
-        start = runtime.node.now() + first_in_days * 86_400
-        schedule = [
-            ScheduledInstalment(start + i * 30 * 86_400, 25_000, 3_000) for i in range(months)
-        ]
-        result = ledger.register_loan(
-            loan_id=sub.digest,
-            borrower_commitment=sub.borrower_commitment,
-            principal=25_000 * months,
-            apr_bps=1_200,
-            currency="CNY",
-            purpose="CONSUMPTION",
-            schedule=schedule,
-        )
+        result = ledger.register_loan(signed.agreement, terms)
         assert result is not None
         if months == 12:
             lines.append(GasLine("registerLoan (12 instalments)", 1, result.gas_used))
-        ledger.record_disbursement(sub.digest, 25_000 * months, b"\x01" * 32, sub.digest)
-        return sub.digest
+        loan_id = runtime.registry.agreement_id(signed.agreement)
+        ledger.record_disbursement(loan_id, 25_000 * months, b"\x01" * 32, sub.digest)
+        return loan_id
 
     first = loan("ledger-12", 12, 30)
-    repaid = ledger.record_repayment(first, 28_000, b"\x02" * 32, b"\x03" * 32)
+    first_due = ledger.instalment_of(first, 0)[0]
+    repaid = ledger.record_repayment(
+        first, first_due.principal + first_due.charges, b"\x02" * 32, b"\x03" * 32
+    )
     lines.append(GasLine("recordRepayment (settles 1 instalment)", 1, repaid.gas_used))
     for i in range(17):  # 34 reminders: one performed alone, then a full batch of 32
         loan(f"ledger-upkeep-{i}", 1, 5)

@@ -11,8 +11,10 @@ from datetime import UTC, date, datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from loantrace.chain.ledger import LedgerClient, LoanOnChain, ScheduledInstalment
+from loantrace.chain.ledger import LedgerClient, LoanOnChain
 from loantrace.chain.transactor import TxResult
+from loantrace.domain.agreement import Agreement
+from loantrace.domain.cost import annual_cost_bps, loan_cash_flows
 from loantrace.domain.delinquency import (
     BUCKET_LABELS,
     InstalmentState,
@@ -22,7 +24,10 @@ from loantrace.domain.delinquency import (
 )
 from loantrace.domain.errors import Conflict, InvalidInput, NotActive, NotFound
 from loantrace.domain.hexcodec import to_hex
-from loantrace.domain.schedule import Instalment, Schedule, build_schedule
+from loantrace.domain.ratecap import cap_breaches
+from loantrace.domain.schedule import Instalment, Schedule
+from loantrace.domain.terms import LoanTerms
+from loantrace.services.receipts import MerkleEvidence, signed_of
 from loantrace.store.db import session_scope
 from loantrace.store.models import AgreementRow, LoanRow, MovementRow
 
@@ -55,7 +60,7 @@ class Movement:
 
 @dataclass(frozen=True)
 class LoanView:
-    """A loan as the chain holds it, with each instalment's state now."""
+    """A loan as the chain holds it, with each instalment's state now and its real price."""
 
     row: LoanRow
     on_chain: LoanOnChain
@@ -66,6 +71,8 @@ class LoanView:
     bucket: int
     as_of: int
     movements: list[MovementRow]
+    signed_cost_bps: int | None
+    actual_cost_bps: int | None
 
     @property
     def bucket_label(self) -> str:
@@ -73,20 +80,22 @@ class LoanView:
         return BUCKET_LABELS[self.bucket]
 
 
-def schedule_from_json(raw: str) -> Schedule:
+def schedule_from_json(raw: str, start_at: int) -> Schedule:
     """Rebuild a stored schedule."""
     items = json.loads(raw)
     return Schedule(
-        tuple(
+        instalments=tuple(
             Instalment(
                 index=i["index"],
                 due_date=date.fromisoformat(i["due_date"]),
                 due_at=i["due_at"],
                 principal=i["principal"],
                 interest=i["interest"],
+                fees=i.get("fees", 0),
             )
             for i in items
-        )
+        ),
+        start_date=datetime.fromtimestamp(start_at, UTC).date(),
     )
 
 
@@ -100,9 +109,58 @@ def schedule_to_json(schedule: Schedule) -> str:
                 "due_at": i.due_at,
                 "principal": i.principal,
                 "interest": i.interest,
+                "fees": i.fees,
             }
             for i in schedule.instalments
         ]
+    )
+
+
+def cap_refusal(schedule: Schedule, principal: int, cap_bps: int) -> str | None:
+    """Explain why the ledger would refuse `schedule` under `cap_bps`, or None if it passes."""
+    breaches = cap_breaches(schedule, principal=principal, cap_bps=cap_bps)
+    if not breaches:
+        return None
+    first = breaches[0]
+    return (
+        f"instalment {first.index + 1} charges {first.charges} minor units of interest and "
+        f"fees; the rate cap of {cap_bps} bps allows at most {first.allowed} on the "
+        f"outstanding principal over its {first.seconds // 86_400}-day period"
+    )
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """The real price of a plan, for the borrower to read before signing; minor units, bps."""
+
+    apr_bps: int
+    annual_cost_bps: int | None
+    rate_cap_bps: int
+    within_cap: bool
+    first_breach: str | None
+    principal: int
+    total_interest: int
+    total_fees: int
+    total_repayable: int
+    instalments: int
+
+
+def disclose(terms: LoanTerms, cap_bps: int) -> Disclosure:
+    """Return the disclosure of `terms` under `cap_bps`: all-in cost beside the cap."""
+    schedule = terms.schedule()
+    cost = annual_cost_bps(loan_cash_flows([(schedule.start_at, terms.principal)], schedule))
+    refusal = cap_refusal(schedule, terms.principal, cap_bps)
+    return Disclosure(
+        apr_bps=terms.apr_bps,
+        annual_cost_bps=cost,
+        rate_cap_bps=cap_bps,
+        within_cap=refusal is None and terms.apr_bps <= cap_bps,
+        first_breach=refusal,
+        principal=terms.principal,
+        total_interest=schedule.interest,
+        total_fees=schedule.fees,
+        total_repayable=schedule.total,
+        instalments=len(schedule.instalments),
     )
 
 
@@ -123,67 +181,96 @@ class LoanService:
         return self._ledger
 
     def register(self, digest: bytes) -> LoanView:
-        """Register the loan of a singly notarised agreement, with the schedule of its terms."""
+        """Register the loan of a notarised agreement with exactly the terms it was signed with.
+
+        The schedule is the one the borrower signed; the rate cap in force when the agreement
+        was notarised is checked here first (the contract checks it again), so a refusal
+        explains which instalment is over the cap and sends nothing.
+        """
         key = to_hex(digest)
         with Session(self._engine) as session:
             agreement = session.get(AgreementRow, key)
             if agreement is None:
                 raise NotFound(f"no agreement {key} is notarised here")
-            if session.get(LoanRow, key) is not None:
+            if agreement.agreement_id is None:
+                raise NotActive(f"agreement {key} predates agreement ids; notarise it again")
+            loan_key = agreement.agreement_id
+            if session.get(LoanRow, loan_key) is not None:
                 raise Conflict(f"a loan is already registered for {key}")
         if agreement.status != "notarised":
             raise NotActive(f"agreement {key} is {agreement.status}; register its amendment")
-        if agreement.mode != "single":
-            raise InvalidInput("only singly notarised agreements can back a loan for now")
-        terms = json.loads(agreement.terms_json)
-        schedule = build_schedule(
-            principal=terms["principal"],
-            apr_bps=terms["apr_bps"],
-            instalments=terms["instalments"],
-            method=terms["repayment_method"],
-            first_due_date=date.fromisoformat(terms["first_due_date"]),
-        )
-        empty = [i.index for i in schedule.instalments if i.amount == 0]
-        if empty:
-            raise InvalidInput(
-                f"these terms give instalments {empty} nothing to pay (tiny principal or a "
-                "zero-rate bullet); the ledger needs every instalment to carry an amount"
-            )
+        terms = LoanTerms.from_json(json.loads(agreement.terms_json))
+        schedule = terms.schedule()
         now = self._now()
         if schedule.instalments[0].due_at <= now:
             raise InvalidInput(
                 f"the schedule is past: the first instalment was due on "
                 f"{schedule.instalments[0].due_date.isoformat()}, before the chain's current time"
             )
-        result = self._ledger.register_loan(
-            loan_id=digest,
-            borrower_commitment=bytes.fromhex(agreement.borrower_commitment[2:]),
-            principal=terms["principal"],
-            apr_bps=terms["apr_bps"],
-            currency=terms["currency"],
-            purpose=terms["purpose"],
-            schedule=[
-                ScheduledInstalment(i.due_at, i.principal, i.interest) for i in schedule.instalments
-            ],
-        )
+        cap_bps, _lpr = self._ledger.rate_cap_at(agreement.block_timestamp)
+        if terms.apr_bps > cap_bps:
+            raise InvalidInput(
+                f"the declared APR {terms.apr_bps} bps is above the rate cap of {cap_bps} bps "
+                "in force when the agreement was notarised"
+            )
+        refusal = cap_refusal(schedule, terms.principal, cap_bps)
+        if refusal is not None:
+            raise InvalidInput(f"the ledger refuses this loan: {refusal}")
+        signed = signed_of(agreement)
+        if agreement.mode == "single":
+            result = self._ledger.register_loan(signed.agreement, terms)
+        else:
+            evidence = MerkleEvidence.of_row(agreement)
+            result = self._ledger.register_batched_loan(
+                evidence.root, signed, evidence.proof, terms
+            )
         assert result is not None
         row = LoanRow(
-            loan_id=key,
+            loan_id=loan_key,
+            digest=key,
             lender=agreement.lender,
             borrower_commitment=agreement.borrower_commitment,
-            principal=terms["principal"],
-            currency=terms["currency"],
-            apr_bps=terms["apr_bps"],
-            purpose=terms["purpose"],
-            repayment_method=terms["repayment_method"],
+            principal=terms.principal,
+            currency=terms.currency,
+            apr_bps=terms.apr_bps,
+            rate_cap_bps=cap_bps,
+            purpose=terms.purpose,
+            repayment_method=terms.repayment_method,
+            start_at=schedule.start_at,
             schedule_json=schedule_to_json(schedule),
             tx_hash=result.tx_hash,
             block_number=result.block_number,
         )
         with session_scope(self._engine) as session:
             session.add(row)
-        log.info("registered loan %s gas=%s", key, result.gas_used)
-        return self.view(digest)
+        log.info("registered loan %s gas=%s", loan_key, result.gas_used)
+        return self.view(bytes.fromhex(loan_key[2:]))
+
+    def agreement_of(self, digest: bytes) -> Agreement:
+        """Return the agreement notarised here under `digest`, as both parties signed it."""
+        with Session(self._engine) as session:
+            row = session.get(AgreementRow, to_hex(digest))
+        if row is None:
+            raise NotFound(f"no agreement {to_hex(digest)} is notarised here")
+        return signed_of(row).agreement
+
+    def loan_id_of(self, ref: bytes) -> bytes:
+        """Return the loan id `ref` names: a local agreement digest's loan, else `ref` itself."""
+        try:
+            return bytes.fromhex(self.resolve(ref)[2:])
+        except NotFound:
+            return ref
+
+    def resolve(self, ref: bytes) -> str:
+        """Return the loan id of `ref`: a loan id, or the digest of its agreement."""
+        key = to_hex(ref)
+        with Session(self._engine) as session:
+            if session.get(LoanRow, key) is not None:
+                return key
+            row = session.exec(select(LoanRow).where(LoanRow.digest == key)).first()
+        if row is None:
+            raise NotFound(f"no loan {key} is registered here")
+        return row.loan_id
 
     def disburse(self, loan_id: bytes, movement: Movement) -> tuple[MovementRow, bool]:
         """Record a disbursement; return it and whether it is new (False: a retried call)."""
@@ -193,9 +280,10 @@ class LoanService:
         """Record a repayment; return it and whether it is new (False: a retried call)."""
         return self._record(loan_id, movement, "repayment")
 
-    def view(self, loan_id: bytes) -> LoanView:
+    def view(self, loan_ref: bytes) -> LoanView:
         """Read a loan from the chain and compute each instalment's state at chain time."""
-        key = to_hex(loan_id)
+        key = self.resolve(loan_ref)
+        loan_id = bytes.fromhex(key[2:])
         with Session(self._engine) as session:
             row = session.get(LoanRow, key)
             if row is None:
@@ -210,17 +298,31 @@ class LoanService:
         on_chain = self._ledger.loan_of(loan_id)
         if on_chain is None:
             raise NotFound(f"loan {key} is not on chain")
-        schedule = schedule_from_json(row.schedule_json)
+        schedule = schedule_from_json(row.schedule_json, row.start_at)
         now = self._now()
         states = instalment_states(schedule, on_chain.repaid, now, self._policy)
         outstanding, days, bucket = loan_delinquency(schedule, on_chain.repaid, now, self._policy)
-        return LoanView(row, on_chain, schedule, states, outstanding, days, bucket, now, movements)
+        signed_cost = annual_cost_bps(loan_cash_flows([(row.start_at, row.principal)], schedule))
+        paid_out = [(m.block_timestamp, m.amount) for m in movements if m.kind == "disbursement"]
+        actual_cost = annual_cost_bps(loan_cash_flows(paid_out, schedule)) if paid_out else None
+        return LoanView(
+            row,
+            on_chain,
+            schedule,
+            states,
+            outstanding,
+            days,
+            bucket,
+            now,
+            movements,
+            signed_cost,
+            actual_cost,
+        )
 
-    def _record(self, loan_id: bytes, movement: Movement, kind: str) -> tuple[MovementRow, bool]:
-        key = to_hex(loan_id)
+    def _record(self, loan_ref: bytes, movement: Movement, kind: str) -> tuple[MovementRow, bool]:
+        key = self.resolve(loan_ref)
+        loan_id = bytes.fromhex(key[2:])
         with Session(self._engine) as session:
-            if session.get(LoanRow, key) is None:
-                raise NotFound(f"no loan {key} is registered here")
             existing = session.exec(
                 select(MovementRow).where(
                     MovementRow.lender == self._lender,

@@ -38,7 +38,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Submission:
-    """One signed agreement as a lender submits it."""
+    """One signed agreement as a lender submits it.
+
+    `supersedes` names the amended agreement by its agreement id (or, for convenience, by
+    the document digest of an agreement notarised here); the signed field is the id.
+    """
 
     digest: bytes
     borrower: str
@@ -65,30 +69,51 @@ class Notary:
         """Return the lender (NOTARY) address this service signs and sends as."""
         return str(self._account.address)
 
-    def prepare(self, submission: Submission) -> tuple[SignedAgreement, LoanTerms]:
-        """Build the agreement, add the lender signature if missing, check both signatures."""
-        agreement = Agreement(
+    def agreement_of(self, submission: Submission) -> Agreement:
+        """Return the agreement both parties sign for `submission` (supersedes resolved)."""
+        return Agreement(
             digest=submission.digest,
             lender=self.lender,
             borrower=submission.borrower,
             borrower_commitment=submission.borrower_commitment,
             terms_digest=submission.terms.digest(),
-            supersedes=submission.supersedes or ZERO32,
+            supersedes=self.resolve_previous(submission.supersedes),
         )
+
+    def resolve_previous(self, ref: bytes | None) -> bytes:
+        """Return the agreement id an amendment supersedes, given its id or local digest."""
+        if ref is None:
+            return ZERO32
+        with Session(self._engine) as session:
+            row = repo.get_agreement(session=session, digest=to_hex(ref))
+        if row is not None and row.agreement_id is not None:
+            return bytes.fromhex(row.agreement_id[2:])
+        return ref
+
+    def prepare(self, submission: Submission) -> tuple[SignedAgreement, LoanTerms]:
+        """Build the agreement, add the lender signature if missing, check both signatures."""
+        agreement = self.agreement_of(submission)
+        signed = self.countersign(
+            agreement, submission.borrower_signature, submission.lender_signature
+        )
+        return signed, submission.terms
+
+    def countersign(
+        self, agreement: Agreement, borrower_signature: bytes, lender_signature: bytes | None = None
+    ) -> SignedAgreement:
+        """Sign `agreement` as the lender (unless signed already) and check both signatures."""
         if not any(agreement.digest):
             raise InvalidInput("digest must not be zero")
         domain = self._registry.domain
-        lender_sig = submission.lender_signature or sign_agreement(
-            agreement, domain, self._account.key
-        )
-        signed = SignedAgreement(agreement, lender_sig, submission.borrower_signature)
+        lender_sig = lender_signature or sign_agreement(agreement, domain, self._account.key)
+        signed = SignedAgreement(agreement, lender_sig, borrower_signature)
         try:
             signed.check_signatures(domain)
         except SignatureMismatch:
             # Smart-contract wallets sign through ERC-1271: only the chain can judge them.
             if not self._has_contract_signer(signed):
                 raise
-        return signed, submission.terms
+        return signed
 
     def notarise(self, submission: Submission) -> Receipt:
         """Notarise one agreement (or amendment) on chain and record it; return its receipt."""
@@ -97,20 +122,19 @@ class Notary:
         with Session(self._engine) as session:
             if repo.get_agreement(session=session, digest=digest) is not None:
                 raise AlreadyNotarised(f"agreement {digest} is already notarised")
+            previous = None
             if submission.supersedes is not None:
-                self._require_active(session, to_hex(submission.supersedes))
+                previous = self._require_active_id(session, signed.agreement.supersedes)
         try:
             result = self._registry.notarise(signed)
         except AlreadyNotarised:
             result = self._recover_single(signed)
         assert result is not None
-        row = _row(signed, terms, result, mode="single")
+        row = _row(signed, terms, result, mode="single", agreement_id=self._id(signed))
         with session_scope(self._engine) as session:
             repo.add_agreements(session=session, rows=[row])
-            if submission.supersedes is not None:
-                repo.mark_superseded(
-                    session=session, digest=to_hex(submission.supersedes), successor=digest
-                )
+            if previous is not None:
+                repo.mark_superseded(session=session, digest=previous.digest, successor=digest)
         log.info("notarised digest=%s tx=%s gas=%s", digest, result.tx_hash, result.gas_used)
         return receipt_of(row, self._registry)
 
@@ -141,7 +165,7 @@ class Notary:
         root = to_hex(tree.root)
         rows = []
         for index, (signed, terms) in enumerate(prepared):
-            row = _row(signed, terms, result, mode="batch")
+            row = _row(signed, terms, result, mode="batch", agreement_id=self._id(signed))
             row.batch_root = root
             row.leaf_index = index
             row.proof_json = json.dumps([to_hex(p) for p in tree.proof(index)])
@@ -160,18 +184,25 @@ class Notary:
         log.info("anchored root=%s count=%s gas=%s", root, len(rows), result.gas_used)
         return [receipt_of(row, self._registry) for row in rows]
 
-    def revoke(self, digest: bytes, reason: int) -> Receipt:
-        """Revoke a notarised agreement (single or batched) with a reason code."""
+    def revoke(self, digest: bytes, reason: int, borrower_consent: bytes = b"") -> Receipt:
+        """Revoke a notarised agreement (single or batched) with a reason code.
+
+        While the agreement backs an open loan the contract also needs the borrower's
+        EIP-712 signature of `Revocation(agreementId, reason)`.
+        """
         if not 1 <= reason <= 255:
             raise InvalidInput("reason must be an integer code from 1 to 255")
         key = to_hex(digest)
         with Session(self._engine) as session:
             row = self._require_active(session, key)
+        signed = signed_of(row)
         if row.mode == "single":
-            self._registry.revoke(digest, reason)
+            self._registry.revoke(signed.agreement, reason, borrower_consent)
         else:
             evidence = MerkleEvidence.of_row(row)
-            self._registry.revoke_batched(evidence.root, signed_of(row), evidence.proof, reason)
+            self._registry.revoke_batched(
+                evidence.root, signed, evidence.proof, reason, borrower_consent
+            )
         with session_scope(self._engine) as session:
             repo.mark_revoked(session=session, digest=key, reason=reason)
             updated = repo.get_agreement(session=session, digest=key)
@@ -182,11 +213,14 @@ class Notary:
     def _recover_single(self, signed: SignedAgreement) -> TxResult:
         """Adopt our own earlier notarisation whose database write was lost (a retry)."""
         digest = signed.agreement.digest
-        record = self._registry.record_of(digest)
-        found = self._registry.find_notarisation(digest, record.block_number) if record else None
+        agreement_id = self._registry.agreement_id(signed.agreement)
+        record = self._registry.record_of(agreement_id)
+        found = (
+            self._registry.find_notarisation(agreement_id, record.block_number) if record else None
+        )
         if found is None or found.signed != signed:
             raise AlreadyNotarised(f"agreement {to_hex(digest)} is already notarised on chain")
-        result = self._registry.find_notarisation_result(digest, found.block_number)
+        result = self._registry.find_notarisation_result(agreement_id, found.block_number)
         if result is None:
             raise AlreadyNotarised(f"agreement {to_hex(digest)} is already notarised on chain")
         log.warning(
@@ -203,6 +237,17 @@ class Notary:
         log.warning("recovered batch %s from chain (tx %s)", to_hex(root), result.tx_hash)
         return result
 
+    def _id(self, signed: SignedAgreement) -> str:
+        return to_hex(self._registry.agreement_id(signed.agreement))
+
+    def _require_active_id(self, session: Session, agreement_id: bytes) -> AgreementRow:
+        row = repo.get_by_agreement_id(session=session, agreement_id=to_hex(agreement_id))
+        if row is None:
+            raise NotFound(f"no agreement {to_hex(agreement_id)} is notarised here to supersede")
+        if row.status != "notarised":
+            raise NotActive(f"agreement {row.digest} is already {row.status}")
+        return row
+
     def _require_active(self, session: Session, digest: str) -> AgreementRow:
         row = repo.get_agreement(session=session, digest=digest)
         if row is None:
@@ -217,10 +262,13 @@ class Notary:
         return any(len(w3.eth.get_code(p)) > 0 for p in parties)  # type: ignore[arg-type]
 
 
-def _row(signed: SignedAgreement, terms: LoanTerms, result: TxResult, *, mode: str) -> AgreementRow:
+def _row(
+    signed: SignedAgreement, terms: LoanTerms, result: TxResult, *, mode: str, agreement_id: str
+) -> AgreementRow:
     a = signed.agreement
     return AgreementRow(
         digest=to_hex(a.digest),
+        agreement_id=agreement_id,
         lender=a.lender,
         borrower=a.borrower,
         borrower_commitment=to_hex(a.borrower_commitment),

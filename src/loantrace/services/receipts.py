@@ -75,6 +75,7 @@ class Receipt:
     """Where and when an agreement was anchored."""
 
     digest: str
+    agreement_id: str | None
     chain_id: int
     contract_address: str
     tx_hash: str
@@ -109,6 +110,7 @@ def receipt_of(row: AgreementRow, registry: RegistryClient) -> Receipt:
     merkle = MerkleEvidence.of_row(row).to_json() if row.mode == "batch" else None
     return Receipt(
         digest=row.digest,
+        agreement_id=row.agreement_id,
         chain_id=registry.domain.chain_id,
         contract_address=registry.address,
         tx_hash=row.tx_hash,

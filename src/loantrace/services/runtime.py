@@ -238,8 +238,9 @@ def _ledger(
         node.w3,
         admin=transactor.address,
         registry=registry.address,
-        rate_cap_bps=settings.rate_cap_bps,
+        lpr_bps=settings.lpr_bps,
         policy=(policy.due_soon_days, policy.grace_days, policy.default_after_days),
     )
     log.info("deployed LoanLedger at %s", address)
+    registry.set_loan_ledger(address)
     return LedgerClient(node.w3, address, transactor), node.head()

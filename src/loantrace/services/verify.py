@@ -33,6 +33,7 @@ class VerificationReport:
     digest: str
     verdict: str  # valid | superseded | revoked | not_found | invalid
     mode: str | None = None  # single | batch
+    agreement_id: str | None = None
     chain_id: int | None = None
     contract_address: str | None = None
     notarised_at: str | None = None
@@ -50,6 +51,9 @@ class VerificationReport:
     superseded_by: str | None = None
     revoke_reason: int | None = None
     explanation: str = ""
+    # Every single notarisation of this document on chain, by any lender: the report above
+    # answers for the first one in force (or the first one), these say who else anchored it.
+    records: tuple[dict[str, object], ...] = ()
 
 
 class Verifier:
@@ -62,14 +66,10 @@ class Verifier:
     def verify(self, digest: bytes, evidence: MerkleEvidence | None = None) -> VerificationReport:
         """Verify `digest`; batched agreements need Merkle evidence (given, or from our store)."""
         key = to_hex(digest)
-        record = self._registry.record_of(digest)
-        if record is not None:
-            found = self._registry.find_notarisation(digest, record.block_number)
-            if found is None:  # the record exists, so its event must: the node lost logs
-                return VerificationReport(key, "invalid", explanation="record without event log")
-            return self._report(
-                found.signed, "single", record.block_number, record.timestamp, found.tx_hash
-            )
+        if evidence is None:
+            found_single = self._singles(digest)
+            if found_single:
+                return found_single
         if evidence is None:
             evidence = self._stored_evidence(key)
         if evidence is None:
@@ -99,6 +99,43 @@ class Verifier:
             return replace(report, verdict="invalid", explanation="leaf lender did not anchor it")
         return replace(report, merkle_root=to_hex(evidence.root), merkle_proof_valid=True)
 
+    def _singles(self, digest: bytes) -> VerificationReport | None:
+        """Report on the single notarisations of `digest`: the first in force answers.
+
+        Our own record is read at its block; a document we never notarised is searched for
+        in every `AgreementNotarised` event of its digest, by any lender.
+        """
+        with Session(self._engine) as session:
+            row = repo.get_agreement(session=session, digest=to_hex(digest))
+        logs = []
+        if row is not None and row.mode == "single" and row.agreement_id is not None:
+            own = self._registry.find_notarisation(
+                bytes.fromhex(row.agreement_id[2:]), row.block_number
+            )
+            logs = [own] if own is not None else []
+        if not logs:
+            logs = self._registry.notarisations_of_digest(digest)
+        if not logs:
+            return None
+        reports = []
+        for found in logs:
+            record = self._registry.record_of(found.agreement_id)
+            if record is None:  # an event without its record: the node serves another state
+                continue
+            reports.append(
+                self._report(
+                    found.signed, "single", record.block_number, record.timestamp, found.tx_hash
+                )
+            )
+        if not reports:
+            return VerificationReport(to_hex(digest), "invalid", explanation="event without record")
+        chosen = next((r for r in reports if r.verdict == "valid"), reports[0])
+        summary: tuple[dict[str, object], ...] = tuple(
+            {"agreement_id": r.agreement_id, "lender": r.lender, "verdict": r.verdict}
+            for r in reports
+        )
+        return replace(chosen, records=summary)
+
     def _report(
         self,
         signed: SignedAgreement,
@@ -115,13 +152,15 @@ class Verifier:
         match = self._party_signed(a.lender, recovered_lender, mode) and self._party_signed(
             a.borrower, recovered_borrower, mode
         )
-        status = self._registry.status_of(a.digest)
+        agreement_id = self._registry.agreement_id(a)
+        status = self._registry.status_of(agreement_id)
         verdict = _VERDICTS.get(status.status, "valid") if match else "invalid"
         head = self._registry.contract.w3.eth.block_number
         return VerificationReport(
             digest=to_hex(a.digest),
             verdict=verdict,
             mode=mode,
+            agreement_id=to_hex(agreement_id),
             chain_id=domain.chain_id,
             contract_address=domain.verifying_contract,
             notarised_at=datetime.fromtimestamp(timestamp, UTC).isoformat(),

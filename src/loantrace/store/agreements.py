@@ -26,6 +26,12 @@ def get_agreement(*, session: Session, digest: str) -> AgreementRow | None:
     return session.get(AgreementRow, digest)
 
 
+def get_by_agreement_id(*, session: Session, agreement_id: str) -> AgreementRow | None:
+    """Return the agreement with this agreement id, if known."""
+    stmt = select(AgreementRow).where(AgreementRow.agreement_id == agreement_id)
+    return session.exec(stmt).first()
+
+
 def get_batch(*, session: Session, root: str) -> BatchRow | None:
     """Return the batch anchored under `root`, if known."""
     return session.get(BatchRow, root)

@@ -47,6 +47,7 @@ class AgreementRow(SQLModel, table=True):
     __tablename__ = "agreements"
 
     digest: str = Field(primary_key=True, max_length=66)
+    agreement_id: str | None = Field(default=None, max_length=66, unique=True, index=True)
     lender: str = Field(max_length=42, index=True)
     borrower: str = Field(max_length=42)
     borrower_commitment: str = Field(max_length=66)
@@ -70,18 +71,21 @@ class AgreementRow(SQLModel, table=True):
 
 
 class LoanRow(SQLModel, table=True):
-    """A loan registered on the LoanLedger for a notarised agreement (loan id = digest)."""
+    """A loan registered on the LoanLedger for a notarised agreement (loan id = agreement id)."""
 
     __tablename__ = "loans"
 
-    loan_id: str = Field(primary_key=True, foreign_key="agreements.digest", max_length=66)
+    loan_id: str = Field(primary_key=True, max_length=66)
+    digest: str = Field(foreign_key="agreements.digest", max_length=66, index=True)
     lender: str = Field(max_length=42, index=True)
     borrower_commitment: str = Field(max_length=66)
     principal: int = Field(sa_type=BigInteger)
     currency: str = Field(max_length=3)
     apr_bps: int
+    rate_cap_bps: int
     purpose: str = Field(max_length=32)
     repayment_method: str = Field(max_length=16)
+    start_at: int = Field(sa_type=BigInteger)
     schedule_json: str
     tx_hash: str = Field(max_length=66)
     block_number: int = Field(sa_type=BigInteger)
