@@ -79,6 +79,25 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IAgreementRegistry
+    function supersedeBatched(
+        bytes32 root,
+        AgreementLeaf calldata previous,
+        bytes32[] calldata proof,
+        Agreement calldata amendment,
+        bytes calldata lenderSignature,
+        bytes calldata borrowerSignature
+    ) external onlyRole(NOTARY_ROLE) returns (bytes32 agreementId) {
+        bytes32 previousId = _requireActiveBatchedOfCaller(root, previous, proof);
+        if (amendment.supersedes != previousId) {
+            revert AgreementRegistrySupersedesMismatch(previousId, amendment.supersedes);
+        }
+        agreementId = _notarise(amendment, lenderSignature, borrowerSignature);
+        _batchedStatus[previousId] = Status.Superseded;
+        _successors[previousId] = agreementId;
+        emit AgreementSuperseded(previousId, agreementId, msg.sender);
+    }
+
+    /// @inheritdoc IAgreementRegistry
     function revoke(Agreement calldata agreement, uint8 reason, bytes calldata borrowerSignature)
         external
         onlyRole(NOTARY_ROLE)
@@ -101,17 +120,7 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
         bytes calldata borrowerSignature
     ) external onlyRole(NOTARY_ROLE) {
         _requireReason(reason);
-        bytes32 agreementId = _hashAgreement(leaf.agreement);
-        Batch storage batch = _batches[root];
-        if (batch.lender == address(0)) revert AgreementRegistryUnknownAgreement(root);
-        if (batch.lender != msg.sender || leaf.agreement.lender != msg.sender) {
-            revert AgreementRegistryNotLender(agreementId, msg.sender);
-        }
-        if (!MerkleProof.verifyCalldata(proof, root, _leafHash(leaf))) {
-            revert AgreementRegistryInvalidProof(root, agreementId);
-        }
-        Status status = _batchedStatus[agreementId];
-        if (status != Status.None) revert AgreementRegistryNotActive(agreementId, status);
+        bytes32 agreementId = _requireActiveBatchedOfCaller(root, leaf, proof);
         bool consented = _requireConsent(agreementId, leaf.agreement.borrower, reason, borrowerSignature);
         _batchedStatus[agreementId] = Status.Revoked;
         _revocationReasons[agreementId] = reason;
@@ -196,7 +205,7 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
 
     /// @inheritdoc IAgreementRegistry
     function version() external pure returns (string memory) {
-        return "2.0.0";
+        return "2.1.0";
     }
 
     function _notarise(Agreement calldata agreement, bytes calldata lenderSignature, bytes calldata borrowerSignature)
@@ -256,6 +265,26 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
         if (record.lender == address(0)) revert AgreementRegistryUnknownAgreement(agreementId);
         if (record.lender != msg.sender) revert AgreementRegistryNotLender(agreementId, msg.sender);
         if (record.status != Status.Notarised) revert AgreementRegistryNotActive(agreementId, record.status);
+    }
+
+    /// @dev The id of `leaf`, an agreement of the caller's anchored batch `root` (proven by
+    /// `proof`) that is still in force; reverts otherwise.
+    function _requireActiveBatchedOfCaller(bytes32 root, AgreementLeaf calldata leaf, bytes32[] calldata proof)
+        private
+        view
+        returns (bytes32 agreementId)
+    {
+        agreementId = _hashAgreement(leaf.agreement);
+        Batch storage batch = _batches[root];
+        if (batch.lender == address(0)) revert AgreementRegistryUnknownAgreement(root);
+        if (batch.lender != msg.sender || leaf.agreement.lender != msg.sender) {
+            revert AgreementRegistryNotLender(agreementId, msg.sender);
+        }
+        if (!MerkleProof.verifyCalldata(proof, root, _leafHash(leaf))) {
+            revert AgreementRegistryInvalidProof(root, agreementId);
+        }
+        Status status = _batchedStatus[agreementId];
+        if (status != Status.None) revert AgreementRegistryNotActive(agreementId, status);
     }
 
     function _requireReason(uint8 reason) private pure {

@@ -19,7 +19,7 @@ contract FundFlow is IFundFlow, AccessControl {
     ILoanLedger private immutable _ledger;
     IAccessControl private immutable _registry;
     mapping(bytes32 account => bytes32 category) private _categories;
-    mapping(bytes32 externalRef => bool) private _usedReferences;
+    mapping(bytes32 reporterAndRef => bool) private _usedReferences;
 
     /// @param admin Account granted DEFAULT_ADMIN_ROLE.
     /// @param ledger The LoanLedger whose loans transfers belong to.
@@ -46,8 +46,7 @@ contract FundFlow is IFundFlow, AccessControl {
         if (amount == 0) revert FundFlowZeroAmount();
         if (fromAccount == bytes32(0) || toAccount == bytes32(0)) revert FundFlowZeroAccount();
         if (fromAccount == toAccount) revert FundFlowSameAccount(fromAccount);
-        if (_usedReferences[externalRef]) revert FundFlowReferenceUsed(externalRef);
-        _usedReferences[externalRef] = true;
+        _useReference(externalRef);
         emit FundsTransferred(loanId, fromAccount, toAccount, amount, purpose, externalRef, msg.sender);
     }
 
@@ -68,7 +67,14 @@ contract FundFlow is IFundFlow, AccessControl {
     }
 
     /// @inheritdoc IFundFlow
-    function referenceUsed(bytes32 externalRef) external view returns (bool) {
-        return _usedReferences[externalRef];
+    function referenceUsed(address reporter, bytes32 externalRef) external view returns (bool) {
+        return _usedReferences[keccak256(abi.encode(reporter, externalRef))];
+    }
+
+    /// @dev Mark `externalRef` used by the caller; revert if the caller already used it.
+    function _useReference(bytes32 externalRef) private {
+        bytes32 key = keccak256(abi.encode(msg.sender, externalRef));
+        if (_usedReferences[key]) revert FundFlowReferenceUsed(externalRef);
+        _usedReferences[key] = true;
     }
 }

@@ -162,6 +162,20 @@ interface IAgreementRegistry {
         bytes calldata borrowerSignature
     ) external returns (bytes32 agreementId);
 
+    /// @notice Notarise `amendment` singly, replacing `previous`, an agreement of the caller's
+    /// batch `root` (proven by `proof`) that is still in force. Both parties sign the amendment,
+    /// which must name the previous agreement's id in `supersedes`; as for {supersede}, the
+    /// previous agreement is then Superseded with the amendment as its successor.
+    /// @return agreementId The amendment's agreement id.
+    function supersedeBatched(
+        bytes32 root,
+        AgreementLeaf calldata previous,
+        bytes32[] calldata proof,
+        Agreement calldata amendment,
+        bytes calldata lenderSignature,
+        bytes calldata borrowerSignature
+    ) external returns (bytes32 agreementId);
+
     /// @notice Revoke a singly notarised agreement with a non-zero reason code. While it backs
     /// an open loan, `borrowerSignature` must be the borrower's EIP-712 signature of
     /// `Revocation(agreementId, reason)`; otherwise it may be empty.
@@ -185,7 +199,9 @@ interface IAgreementRegistry {
     /// @notice The batch anchored under `root` (zero lender when none).
     function batchOf(bytes32 root) external view returns (Batch memory);
 
-    /// @notice Current status of `agreementId`: from its record, or its revocation if batched.
+    /// @notice Current status of `agreementId`: from its record or, if batched, Superseded or
+    /// Revoked once it is (None while a batched agreement is in force); `successor` is the
+    /// amendment that superseded it and `reason` the revocation's reason code (zero when none).
     function statusOf(bytes32 agreementId) external view returns (Status status, bytes32 successor, uint8 reason);
 
     /// @notice The agreement id and batch of a leaf, with its status; reverts unless the

@@ -13,6 +13,9 @@ import {IAgreementRegistry, IOpenLoans} from "./IAgreementRegistry.sol";
 /// `daysPastDue = now < dueAt ? 0 : (now - dueAt) / 1 days`; buckets 1-30, 31-60, 61-90, 90+.
 /// Reminders follow the keeper convention: `checkUpkeep` (view, bounded) finds them,
 /// `performUpkeep` (permissionless) re-checks each one against the chain and emits it once.
+/// Every stage an unpaid instalment has reached is raised, exactly once, even if the keeper
+/// ran late: stage 1 due soon from `dueAt - dueSoonDays` (never when 0), 2 due from `dueAt`,
+/// 3 overdue from `dueAt + graceDays`, bucket b (stage 3 + b) from 1, 31, 61, 91 days past due.
 interface ILoanLedger is IOpenLoans {
     /// @notice Lifecycle of a loan.
     enum LoanStatus {
@@ -132,6 +135,7 @@ interface ILoanLedger is IOpenLoans {
     /// @notice `performUpkeep` got too many entries (or arrays of different lengths).
     error LoanLedgerPerformDataTooLong(uint256 entries, uint256 maximum);
 
+    /// @notice A loan was registered on agreement `loanId` with these key terms and schedule total.
     event LoanRegistered(
         bytes32 indexed loanId,
         address indexed lender,
@@ -144,6 +148,7 @@ interface ILoanLedger is IOpenLoans {
         uint16 instalmentCount,
         uint256 scheduledTotal
     );
+    /// @notice The lender paid `amount` out to the borrower's `toAccount` (`totalDisbursed` so far).
     event LoanDisbursed(
         bytes32 indexed loanId,
         address indexed lender,
@@ -153,6 +158,7 @@ interface ILoanLedger is IOpenLoans {
         uint256 totalDisbursed,
         uint64 disbursedAt
     );
+    /// @notice The lender recorded a repayment of `amount`; `outstanding` is what is still owed.
     event LoanRepaid(
         bytes32 indexed loanId,
         address indexed lender,
@@ -171,12 +177,18 @@ interface ILoanLedger is IOpenLoans {
         uint32 lprBps,
         Instalment[] schedule
     );
+    /// @notice Instalment `index`, due at `dueAt`, was paid in full `daysPastDue` days past due.
     event InstalmentSettled(bytes32 indexed loanId, uint16 index, uint40 dueAt, uint32 daysPastDue);
+    /// @notice The loan moved to `status`.
     event LoanStatusChanged(bytes32 indexed loanId, LoanStatus status);
     /// @notice The regulator recorded a one-year LPR in force from `effectiveAt`; the cap
     /// for agreements notarised from then on is `rateCapBps` (4 × LPR).
     event LprRecorded(uint32 lprBps, uint32 rateCapBps, uint64 effectiveAt, address indexed by);
+    /// @notice The reminder policy was set (in whole days).
     event ReminderPolicyChanged(uint16 dueSoonDays, uint16 graceDays, uint16 defaultAfterDays);
+    /// @notice Instalment `instalment` of a loan reached reminder `stage` (1 due soon, 2 due,
+    /// 3 overdue, 3 + b bucket b) and was still unpaid; `amountDue` is what it still asks and
+    /// `daysPastDue` its real days past due when raised (late if the keeper caught up).
     event ReminderRaised(
         bytes32 indexed loanId,
         address indexed lender,
@@ -225,7 +237,9 @@ interface ILoanLedger is IOpenLoans {
     /// @notice Mark a loan Defaulted if its oldest unpaid instalment is past the default age.
     function updateStatus(bytes32 loanId) external;
 
-    /// @notice Find reminders due now among loans [start, start + count) of the registration order.
+    /// @notice Find reminders due now among loans [start, start + count) of the registration order:
+    /// every stage an unpaid instalment has reached and that was not raised yet, at most
+    /// MAX_REMINDERS, oldest instalment first and each instalment's stages in the order they began.
     /// @param checkData abi.encode(uint256 start, uint256 count), or empty for the first page.
     /// @return upkeepNeeded Whether any reminder is due.
     /// @return performData abi.encode(bytes32[] loanIds, uint16[] instalments, uint8[] stages).
@@ -234,7 +248,11 @@ interface ILoanLedger is IOpenLoans {
         view
         returns (bool upkeepNeeded, bytes memory performData);
 
-    /// @notice Emit each listed reminder that is due now and was not emitted before.
+    /// @notice Emit each listed reminder whose stage the instalment has reached (current or
+    /// passed), that is unpaid on an active or defaulted loan and was not emitted before; other
+    /// entries emit nothing. Reverts if more than MAX_REMINDERS entries are given.
+    /// @param performData abi.encode(bytes32[] loanIds, uint16[] instalments, uint8[] stages),
+    /// as {checkUpkeep} returns it.
     function performUpkeep(bytes calldata performData) external;
 
     /// @notice The loan stored under `loanId` (status None when there is none).

@@ -47,6 +47,14 @@ contract LoanLedger is ILoanLedger, AccessControl {
         uint8 reminded;
     }
 
+    /// @dev The reminders {checkUpkeep} found so far: `count` entries of the arrays are used.
+    struct Found {
+        bytes32[] ids;
+        uint16[] indexes;
+        uint8[] stages;
+        uint256 count;
+    }
+
     IAgreementRegistry private immutable _registry;
     LprEntry[] private _lprHistory;
     ReminderPolicy private _policy;
@@ -183,19 +191,24 @@ contract LoanLedger is ILoanLedger, AccessControl {
         (uint256 start, uint256 count) = checkData.length == 0 ? (0, MAX_SCAN) : abi.decode(checkData, (uint256, uint256));
         if (count > MAX_SCAN) count = MAX_SCAN;
         uint256 end = start + count > _loanIds.length ? _loanIds.length : start + count;
-        bytes32[] memory ids = new bytes32[](MAX_REMINDERS);
-        uint16[] memory indexes = new uint16[](MAX_REMINDERS);
-        uint8[] memory stages = new uint8[](MAX_REMINDERS);
-        uint256 found = 0;
-        for (uint256 l = start; l < end && found < MAX_REMINDERS; ++l) {
-            found = _collect(_loanIds[l], ids, indexes, stages, found);
+        Found memory found = Found({
+            ids: new bytes32[](MAX_REMINDERS),
+            indexes: new uint16[](MAX_REMINDERS),
+            stages: new uint8[](MAX_REMINDERS),
+            count: 0
+        });
+        uint256 order = _stageOrder();
+        for (uint256 l = start; l < end && found.count < MAX_REMINDERS; ++l) {
+            _collect(_loanIds[l], found, order);
         }
+        (bytes32[] memory ids, uint16[] memory indexes, uint8[] memory stages, uint256 n) =
+            (found.ids, found.indexes, found.stages, found.count);
         assembly ("memory-safe") {
-            mstore(ids, found)
-            mstore(indexes, found)
-            mstore(stages, found)
+            mstore(ids, n)
+            mstore(indexes, n)
+            mstore(stages, n)
         }
-        return (found > 0, abi.encode(ids, indexes, stages));
+        return (n > 0, abi.encode(ids, indexes, stages));
     }
 
     /// @inheritdoc ILoanLedger
@@ -267,7 +280,7 @@ contract LoanLedger is ILoanLedger, AccessControl {
 
     /// @inheritdoc ILoanLedger
     function version() external pure returns (string memory) {
-        return "2.0.0";
+        return "2.1.0";
     }
 
     /// @inheritdoc ILoanLedger
@@ -452,42 +465,51 @@ contract LoanLedger is ILoanLedger, AccessControl {
         loan.paidIntoNext = uint104(paidIntoNext);
     }
 
-    function _collect(
-        bytes32 loanId,
-        bytes32[] memory ids,
-        uint16[] memory indexes,
-        uint8[] memory stages,
-        uint256 found
-    ) private view returns (uint256) {
+    /// @dev Append the loan's reminders that are due and not raised yet, oldest instalment first.
+    function _collect(bytes32 loanId, Found memory found, uint256 order) private view {
         Loan storage loan = _loans[loanId];
-        if (loan.status != LoanStatus.Active && loan.status != LoanStatus.Defaulted) return found;
+        if (loan.status != LoanStatus.Active && loan.status != LoanStatus.Defaulted) return;
         uint256 soon = uint256(_policy.dueSoonDays) * 1 days;
-        for (uint256 i = loan.nextUnpaid; i < loan.instalmentCount && found < MAX_REMINDERS; ++i) {
+        uint256 count = loan.instalmentCount;
+        for (uint256 i = loan.nextUnpaid; i < count && found.count < MAX_REMINDERS; ++i) {
             StoredInstalment storage inst = _schedules[loanId][i];
             if (block.timestamp + soon < inst.dueAt) break; // later instalments are due later
-            (uint8 track, uint8 bucketStage) = _stagesAt(inst.dueAt);
-            uint8 reminded = inst.reminded;
-            if (track != 0 && reminded & (1 << track) == 0) {
-                (ids[found], indexes[found], stages[found]) = (loanId, uint16(i), track);
-                ++found;
-            }
-            if (bucketStage != 0 && found < MAX_REMINDERS && reminded & (1 << bucketStage) == 0) {
-                (ids[found], indexes[found], stages[found]) = (loanId, uint16(i), bucketStage);
-                ++found;
-            }
+            _collectStages(loanId, uint16(i), inst.dueAt, inst.reminded, found, order);
         }
-        return found;
     }
 
-    /// @dev Re-check one reminder against the chain; emit it only if it is due now and new.
+    /// @dev Append one instalment's stages begun and not raised yet, in the order they began
+    /// (`order`, from {_stageOrder}).
+    function _collectStages(
+        bytes32 loanId,
+        uint16 index,
+        uint40 dueAt,
+        uint8 reminded,
+        Found memory found,
+        uint256 order
+    ) private view {
+        for (uint256 k = 0; k < _STAGE_MAX && found.count < MAX_REMINDERS; ++k) {
+            uint8 stage = uint8(order >> (8 * k));
+            if (!_reached(dueAt, stage)) {
+                if (stage == _STAGE_DUE_SOON) continue; // none when dueSoonDays is 0
+                break; // the later stages begin later still
+            }
+            if (reminded & (1 << stage) == 0) {
+                uint256 n = found.count++;
+                (found.ids[n], found.indexes[n], found.stages[n]) = (loanId, index, stage);
+            }
+        }
+    }
+
+    /// @dev Re-check one reminder against the chain; emit it only if its stage has begun, the
+    /// instalment is unpaid and the stage was not raised before (a late keeper catches up).
     function _remind(bytes32 loanId, uint16 index, uint8 stage) private {
         Loan storage loan = _loans[loanId];
         if (loan.status != LoanStatus.Active && loan.status != LoanStatus.Defaulted) return;
         if (index < loan.nextUnpaid || index >= loan.instalmentCount) return;
         if (stage == 0 || stage > _STAGE_MAX) return;
         StoredInstalment storage inst = _schedules[loanId][index];
-        (uint8 track, uint8 bucketStage) = _stagesAt(inst.dueAt);
-        if (stage != track && stage != bucketStage) return;
+        if (!_reached(inst.dueAt, stage)) return;
         uint8 mask = uint8(1 << stage);
         if (inst.reminded & mask != 0) return;
         inst.reminded |= mask;
@@ -512,18 +534,40 @@ contract LoanLedger is ILoanLedger, AccessControl {
         return _daysPastDue(_schedules[loanId][loan.nextUnpaid].dueAt);
     }
 
-    function _stagesAt(uint40 dueAt) private view returns (uint8 track, uint8 bucketStage) {
-        uint256 nowTs = block.timestamp;
-        if (nowTs < dueAt) {
+    /// @dev Whether `stage` (1..7) of an instalment due at `dueAt` has begun: due soon
+    /// `dueSoonDays` before it (never when 0), due at `dueAt`, overdue after the grace days,
+    /// bucket b once {_bucketDays}(b) days past due.
+    function _reached(uint40 dueAt, uint8 stage) private view returns (bool) {
+        if (stage == _STAGE_DUE_SOON) {
             uint256 soon = uint256(_policy.dueSoonDays) * 1 days;
-            track = soon > 0 && nowTs + soon >= dueAt ? _STAGE_DUE_SOON : 0;
-        } else if (nowTs < uint256(dueAt) + uint256(_policy.graceDays) * 1 days) {
-            track = _STAGE_DUE;
-        } else {
-            track = _STAGE_OVERDUE;
+            return soon > 0 && block.timestamp + soon >= dueAt;
         }
-        uint8 b = _bucket(_daysPastDue(dueAt));
-        bucketStage = b == 0 ? 0 : _STAGE_BUCKET_BASE + b;
+        uint256 delay;
+        if (stage == _STAGE_OVERDUE) delay = uint256(_policy.graceDays) * 1 days;
+        else if (stage > _STAGE_BUCKET_BASE) delay = _bucketDays(stage - _STAGE_BUCKET_BASE) * 1 days;
+        return block.timestamp >= uint256(dueAt) + delay;
+    }
+
+    /// @dev The stages in the order they begin, one per byte, lowest byte first: due soon,
+    /// due, then overdue among the buckets by the grace days (before a bucket it ties with).
+    function _stageOrder() private view returns (uint256 order) {
+        uint256 graceDays = _policy.graceDays;
+        order = uint256(_STAGE_DUE_SOON) | (uint256(_STAGE_DUE) << 8);
+        uint256 k = 2;
+        bool overduePlaced = false;
+        for (uint8 b = 1; b <= 4; ++b) {
+            if (!overduePlaced && graceDays <= _bucketDays(b)) {
+                order |= uint256(_STAGE_OVERDUE) << (8 * k++);
+                overduePlaced = true;
+            }
+            order |= uint256(_STAGE_BUCKET_BASE + b) << (8 * k++);
+        }
+        if (!overduePlaced) order |= uint256(_STAGE_OVERDUE) << (8 * k);
+    }
+
+    /// @dev The days past due from which an instalment is in bucket `b` (1..4): 1, 31, 61, 91.
+    function _bucketDays(uint8 b) private pure returns (uint256) {
+        return 30 * uint256(b - 1) + 1;
     }
 
     function _daysPastDue(uint40 dueAt) private view returns (uint32) {

@@ -147,7 +147,7 @@ def main() -> int:
             _trace(data, loan_id, naive_movements(db, data, loan_id, 6))
             slow.append(time.perf_counter() - t)
         t = time.perf_counter()
-        findings = audit_portfolio(data, {}, now=0)
+        findings = audit_portfolio(data, now=0)
         portfolio = time.perf_counter() - t
     naive_portfolio = statistics.mean(slow) * len(data.loans)
     print(

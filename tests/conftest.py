@@ -14,6 +14,8 @@ from eth_account.signers.local import LocalAccount
 
 from loantrace.chain.anvil import Anvil
 from loantrace.chain.node import Node, connect
+from loantrace.chain.registry import RegistryClient, revert_decoder
+from loantrace.chain.transactor import Transactor
 from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
 from loantrace.domain.digest import document_digest, new_salt, party_commitment
 from loantrace.domain.errors import ConfigurationError
@@ -168,3 +170,19 @@ def signed_for(rt: Runtime, signed: Signed) -> SignedAgreement:
     """Return the fully signed agreement (lender signature added) of a submission."""
     agreement, _terms = rt.notary.prepare(signed.submission)
     return agreement
+
+
+def raw_transactor(rt: Runtime) -> Transactor:
+    """The runtime's key and outbox, sending every call as given (no intent adoption)."""
+    return Transactor(
+        rt.node.w3,
+        rt.account,
+        revert_decoder(),
+        outbox=rt.registry.transactor.outbox,
+        use_intents=False,
+    )
+
+
+def raw_registry(rt: Runtime) -> RegistryClient:
+    """The registry through `raw_transactor`: a repeat reaches the contract and reverts."""
+    return RegistryClient(rt.node.w3, rt.registry.address, raw_transactor(rt))

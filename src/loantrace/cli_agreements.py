@@ -65,16 +65,14 @@ def _call_notarise(
             k: (json.dumps(v) if k == "terms" else v) for k, v in items[0].items() if v is not None
         }
         return [http("POST", f"{api}/v1/agreements", data=form)]
-    from loantrace.api.routes import receipt_out, submission_of
-    from loantrace.api.schemas import AgreementIn
+    from loantrace.presenters import receipt_json
     from loantrace.services.runtime import Runtime
+    from loantrace.services.submissions import submission_from_json
 
     runtime = Runtime.start(load_settings())
-    subs = [
-        submission_of(AgreementIn.model_validate(it), f"file {i}") for i, it in enumerate(items)
-    ]
+    subs = [submission_from_json(it, f"file {i}") for i, it in enumerate(items)]
     receipts = runtime.notary.notarise_batch(subs) if batch else [runtime.notary.notarise(subs[0])]
-    return [receipt_out(r).model_dump() for r in receipts]
+    return [receipt_json(r) for r in receipts]
 
 
 def sign(

@@ -85,13 +85,13 @@ def trace(
         params = {"policy": policy, "max_hops": max_hops}
         graph = http("GET", f"{api}/v1/loans/{loan_id}/flows", params=params)
     else:
-        from loantrace.api.flow_routes import graph_out
         from loantrace.domain.tracing import Policy
+        from loantrace.presenters import graph_json
 
         if policy not in {p.value for p in Policy}:
             fail("policy must be poison, haircut or fifo")
         found = _runtime().flows.trace(loan_id.lower(), policy=Policy(policy), max_hops=max_hops)
-        graph = graph_out(found, max_hops)
+        graph = graph_json(found, max_hops)
     edges = Table(title=f"Flows of {loan_id[:18]}… ({policy}, {max_hops} hops)")
     for column in ("hop", "kind", "from", "to", "amount", "tainted", "tx"):
         edges.add_column(column)
@@ -129,7 +129,7 @@ def audit(
         body = http("GET", f"{api}{path}", params=params | {"limit": 1000} if not loan_id else {})
         findings = body if loan_id else body["findings"]
     else:
-        from loantrace.api.flow_routes import finding_out
+        from loantrace.presenters import finding_json
 
         flows = _runtime().flows
         found = (
@@ -137,7 +137,7 @@ def audit(
             if loan_id
             else flows.portfolio(rule=rule, severity=severity)
         )
-        findings = [finding_out(f).model_dump() for f in found]
+        findings = [finding_json(f) for f in found]
     table = Table(title=f"{len(findings)} findings")
     for column in ("severity", "rule", "loan", "amount", "explanation", "evidence"):
         table.add_column(column)

@@ -61,10 +61,18 @@ def test_digest_form_is_notarised(client: TestClient, make_submission: Submissio
     assert response.json()["digest"] == to_hex(signed.submission.digest)
 
 
-def test_duplicate_is_409_problem(client: TestClient, make_submission: SubmissionFactory) -> None:
-    signed = make_submission(_runtime(client))
-    assert client.post("/v1/agreements", data=form_of(signed)).status_code == 201
-    assert_problem(client.post("/v1/agreements", data=form_of(signed)), 409, "already-notarised")
+def test_a_repeat_returns_the_first_receipt_and_another_version_is_409(
+    client: TestClient, make_submission: SubmissionFactory
+) -> None:
+    rt = _runtime(client)
+    signed = make_submission(rt)
+    first = client.post("/v1/agreements", data=form_of(signed))
+    assert first.status_code == 201
+    repeat = client.post("/v1/agreements", data=form_of(signed))
+    assert repeat.status_code == 200
+    assert repeat.json() == first.json()
+    other = make_submission(rt, signed.document)  # same document, another borrower
+    assert_problem(client.post("/v1/agreements", data=form_of(other)), 409, "already-notarised")
 
 
 def test_retry_after_lost_database_write_adopts_the_chain_record(
@@ -78,7 +86,9 @@ def test_retry_after_lost_database_write_adopts_the_chain_record(
     assert response.status_code == 201, response.text
     assert response.json()["tx_hash"] == mined.tx_hash
     assert response.json()["block_number"] == mined.block_number
-    assert_problem(client.post("/v1/agreements", data=form_of(signed)), 409)
+    retry = client.post("/v1/agreements", data=form_of(signed))
+    assert retry.status_code == 200
+    assert retry.json() == response.json()
 
 
 def test_another_signed_version_of_a_document_is_a_record_of_its_own(
@@ -92,8 +102,9 @@ def test_another_signed_version_of_a_document_is_a_record_of_its_own(
     other = make_submission(rt, document)  # same digest, different borrower and signature
     response = client.post("/v1/agreements", data=form_of(other))
     assert response.status_code == 201, response.text
-    again = assert_problem(client.post("/v1/agreements", data=form_of(other)), 409)
-    assert "already notarised" in again["detail"]
+    again = client.post("/v1/agreements", data=form_of(other))
+    assert again.status_code == 200  # a retry: the first receipt, nothing sent
+    assert again.json() == response.json()
     report = client.post("/v1/verify", data={"digest": to_hex(other.submission.digest)}).json()
     assert report["verdict"] == "valid"
     assert report["agreement_id"] == response.json()["agreement_id"]

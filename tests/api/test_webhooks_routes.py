@@ -41,12 +41,12 @@ def test_register_webhook_returns_secret_once_and_logs_deliveries(
         rt.node.advance_time(due_at + 2 * SECONDS_PER_DAY - rt.node.now())
         rt.keeper.run_once()
         log = client.get(f"/v1/webhooks/{hook['id']}/deliveries").json()
-        assert [d["status"] for d in log["deliveries"]] == ["delivered", "delivered"]
+        assert [d["status"] for d in log["deliveries"]] == ["delivered"] * 3
         assert "secret" not in str(log)
         reminders = client.get(f"/v1/loans/{digest}/reminders").json()
-        assert [r["stage_name"] for r in reminders] == ["due", "bucket_1_30"]
+        assert [r["stage_name"] for r in reminders] == ["due_soon", "due", "bucket_1_30"]
         assert all(r["tx_hash"].startswith("0x") and r["block_number"] > 0 for r in reminders)
-        assert len(receiver.received.accepted) == 2
+        assert len(receiver.received.accepted) == 3
 
 
 def test_webhook_errors_are_problems(client: TestClient) -> None:

@@ -19,7 +19,7 @@ from loantrace.domain.digest import document_digest
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.runtime import Runtime
 from loantrace.services.sample_terms import terms_at
-from tests.conftest import SubmissionFactory, signed_for, start_runtime
+from tests.conftest import SubmissionFactory, raw_transactor, signed_for, start_runtime
 
 DAY = 86_400
 LPR_BPS = 300
@@ -139,7 +139,7 @@ def _ledger_env(rt: Runtime, make: SubmissionFactory) -> LedgerEnv:
         lpr_bps=LPR_BPS,
         policy=POLICY,
     )
-    return LedgerEnv(rt, LedgerClient(rt.node.w3, address, rt.registry.transactor), make)
+    return LedgerEnv(rt, LedgerClient(rt.node.w3, address, raw_transactor(rt)), make)
 
 
 @pytest.fixture

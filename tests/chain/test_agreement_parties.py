@@ -25,7 +25,7 @@ from loantrace.domain.errors import (
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
 from loantrace.services.runtime import Runtime
 from loantrace.services.sample_terms import terms_at
-from tests.conftest import Signed, SubmissionFactory, signed_for
+from tests.conftest import Signed, SubmissionFactory, raw_transactor, signed_for
 
 
 def _rival(rt: Runtime) -> RegistryClient:
@@ -127,7 +127,7 @@ def test_a_loan_registers_on_a_batched_agreement_with_its_proof(
 ) -> None:
     tree, signed, made = _batch(runtime, make_submission)
     terms = made[1].submission.terms
-    ledger = runtime.ledger
+    ledger = LedgerClient(runtime.node.w3, runtime.ledger.address, raw_transactor(runtime))
     with pytest.raises(InvalidInput, match="AgreementRegistryInvalidProof"):
         ledger.register_batched_loan(tree.root, signed[1], tree.proof(0), terms)
     other_terms = terms_at(runtime.node.now(), principal=300_000, instalments=3)
@@ -206,8 +206,9 @@ def test_once_the_loan_is_repaid_the_lender_revokes_alone(
     )
     runtime.registry.revoke(signed.agreement, 1)
     assert runtime.registry.status_of(loan_id).status is OnChainStatus.REVOKED
+    raw = LedgerClient(runtime.node.w3, runtime.ledger.address, raw_transactor(runtime))
     with pytest.raises(NotActive, match="LoanLedgerAgreementNotActive"):
-        runtime.ledger.register_loan(signed.agreement, terms)
+        raw.register_loan(signed.agreement, terms)
 
 
 def test_the_loan_ledger_is_set_once_by_the_admin(runtime: Runtime) -> None:

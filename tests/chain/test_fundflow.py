@@ -1,4 +1,4 @@
-"""FundFlow: transfers by the lender or a REPORTER, once per reference; regulator labels."""
+"""FundFlow: transfers by the lender or a REPORTER, each reference once per reporter; labels."""
 
 from __future__ import annotations
 
@@ -91,24 +91,26 @@ def test_transfer_reverts_before_disbursement_and_on_bad_input(env: LedgerEnv) -
             flow.record_transfer(**args)  # type: ignore[arg-type]
 
 
-def test_an_external_reference_counts_once_whoever_reports_it(env: LedgerEnv) -> None:
+def _transfer(flow: FundFlowClient, loan_id: bytes, reference: bytes) -> None:
+    flow.record_transfer(
+        loan_id=loan_id, from_account=A, to_account=B, amount=7, purpose="X", external_ref=reference
+    )
+
+
+def test_each_reporter_may_use_an_external_reference_once(env: LedgerEnv) -> None:
     flow = _flow(env)
     loan_id = env.active(n=1)
     reporter = _as(env, flow)
     flow.grant(REPORTER_ROLE, reporter.transactor.address)
     reference = ref()
-    reporter.record_transfer(
-        loan_id=loan_id, from_account=A, to_account=B, amount=7, purpose="X", external_ref=reference
-    )
-    with pytest.raises(Conflict, match="FundFlowReferenceUsed"):
-        flow.record_transfer(
-            loan_id=loan_id,
-            from_account=A,
-            to_account=B,
-            amount=7,
-            purpose="X",
-            external_ref=reference,
-        )
+    _transfer(reporter, loan_id, reference)
+    assert flow.reference_used(reporter.transactor.address, reference)
+    assert not flow.reference_used(env.rt.notary.lender, reference)
+    _transfer(flow, loan_id, reference)  # the lender's own reference: not blocked by theirs
+    assert flow.reference_used(env.rt.notary.lender, reference)
+    for same in (reporter, flow):
+        with pytest.raises(Conflict, match="FundFlowReferenceUsed"):
+            _transfer(same, loan_id, reference)
 
 
 def test_only_the_loans_lender_or_a_reporter_records(env: LedgerEnv) -> None:

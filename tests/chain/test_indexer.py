@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from loantrace.chain.fundflow import FundFlowClient, deploy_fundflow
-from loantrace.chain.indexer import Indexer
 from loantrace.domain.errors import ChainError
+from loantrace.services.indexer import Indexer
 from loantrace.store.db import init_schema, make_engine
 from loantrace.store.models import ChainEventRow
 from tests.chain.conftest import LedgerEnv, ref
@@ -129,7 +129,6 @@ def test_reorg_leaves_the_database_equal_to_the_canonical_chain(
     _indexer(env, engine).run_once()
     orphaned = _events(engine)
     tester.revert_to_snapshot(snapshot)
-    env.rt.registry.transactor._nonce = None
     _activity(env, loans=3)  # a longer, different branch
     run = _indexer(env, engine).run_once()
     assert run.reorged_from is not None
@@ -187,7 +186,6 @@ def test_anvil_reorg_is_repaired(anvil_env: LedgerEnv) -> None:
     engine = _engine()
     _indexer(env, engine).run_once()
     w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
-    env.rt.registry.transactor._nonce = None
     _activity(env, loans=1)
     _indexer(env, engine).run_once()
     reference = _engine()

@@ -8,6 +8,7 @@ from eth_abi.abi import encode
 from loantrace.chain.ledger import LoanStatus, RaisedReminder, encode_perform_data
 from loantrace.domain.errors import InvalidInput, NotFound
 from tests.chain.conftest import DAY, LedgerEnv, ref
+from tests.chain.test_reminder_catchup import reached_in_order
 
 DUE_SOON, DUE, OVERDUE, B1, B2, B3, B4 = range(1, 8)
 
@@ -113,19 +114,19 @@ def test_loans_not_disbursed_or_repaid_raise_no_reminders(embedded_env: LedgerEn
 
 def test_check_upkeep_returns_at_most_the_bound_then_the_rest(embedded_env: LedgerEnv) -> None:
     env = embedded_env
-    loans = [env.active(n=1, first_in_days=10) for _ in range(17)]
-    env.rt.node.advance_time(15 * DAY)  # each loan: OVERDUE + BUCKET_1_30 = 34 reminders
+    loans = [env.active(n=1, first_in_days=10) for _ in range(9)]
+    env.rt.node.advance_time(15 * DAY)  # each: DUE_SOON, DUE, B1, OVERDUE = 36 reminders
     first = env.ledger.check_upkeep()
     assert len(first.entries) == 32
     result = env.ledger.perform_upkeep(first.perform_data)
     assert len(env.ledger.reminders_in(result)) == 32
     rest = env.ledger.check_upkeep()
-    assert len(rest.entries) == 2
-    assert len(env.ledger.reminders_in(env.ledger.perform_upkeep(rest.perform_data))) == 2
+    assert len(rest.entries) == 4
+    assert len(env.ledger.reminders_in(env.ledger.perform_upkeep(rest.perform_data))) == 4
     assert env.ledger.check_upkeep().needed is False
-    page = env.ledger.check_upkeep(start=16, count=5)
+    page = env.ledger.check_upkeep(start=8, count=5)
     assert page.needed is False
-    assert len(loans) == 17
+    assert len(loans) == 9
 
 
 def test_update_status_defaults_only_past_the_default_age(embedded_env: LedgerEnv) -> None:
@@ -151,18 +152,27 @@ def test_update_status_defaults_only_past_the_default_age(embedded_env: LedgerEn
 
 def test_perform_upkeep_gas_is_bounded(embedded_env: LedgerEnv) -> None:
     env = embedded_env
-    for _ in range(16):
-        env.active(n=1, first_in_days=10)
+    loans = [env.active(n=1, first_in_days=10) for _ in range(32)]
     env.rt.node.advance_time(15 * DAY)
-    upkeep = env.ledger.check_upkeep()
-    one = env.ledger.perform_upkeep(
-        encode_perform_data([(bytes.fromhex(upkeep.entries[0][0][2:]), 0, OVERDUE)])
-    )
-    full = env.ledger.perform_upkeep(env.ledger.check_upkeep().perform_data)
-    many = len(upkeep.entries) - 1
-    print(f"performUpkeep gas: 1 reminder {one.gas_used}, {many} reminders {full.gas_used}")
+    one = env.ledger.perform_upkeep(encode_perform_data([(loans[0], 0, DUE_SOON)]))
+    # the worst case: one stage of each loan, each in its own storage slot
+    spread = encode_perform_data([(loan, 0, DUE_SOON) for loan in loans[1:]])
+    spread_result = env.ledger.perform_upkeep(spread)
+    # two stages of each of 16 loans, as a keeper on time would raise them
+    paired = encode_perform_data([(loan, 0, s) for loan in loans[:16] for s in (DUE, B1)])
+    paired_result = env.ledger.perform_upkeep(paired)
+    # what checkUpkeep finds now: the remaining stages, loan by loan
+    found = env.ledger.perform_upkeep(env.ledger.check_upkeep().perform_data)
+    for label, result, count in (
+        ("1 reminder", one, 1),
+        ("31 reminders, 1 per loan", spread_result, 31),
+        ("32 reminders, 2 per loan", paired_result, 32),
+        ("32 reminders, as found", found, 32),
+    ):
+        assert len(env.ledger.reminders_in(result)) == count, label
+        print(f"performUpkeep gas, {label}: {result.gas_used}")
     assert one.gas_used < 80_000
-    assert full.gas_used < 32 * 40_000
+    assert max(r.gas_used for r in (spread_result, paired_result, found)) < 32 * 20_000
 
 
 def test_days_past_due_and_bucket_match_the_python_domain(embedded_env: LedgerEnv) -> None:
@@ -190,5 +200,6 @@ def test_days_past_due_and_bucket_match_the_python_domain(embedded_env: LedgerEn
         now = env.rt.node.now()
         expected = days_past_due(due_at, now)
         assert env.ledger.days_past_due(loan_id) == (expected, bucket(expected)), offset
-        found = {stage for _id, _i, stage in env.ledger.check_upkeep().entries}
-        assert found <= {int(s) for s in current_stages(due_at, now, policy)}
+        found = [stage for _id, _i, stage in env.ledger.check_upkeep().entries]
+        assert set(current_stages(due_at, now, policy)) <= set(found), offset
+        assert found == reached_in_order(due_at, now, policy.due_soon_days, policy.grace_days)

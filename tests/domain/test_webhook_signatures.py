@@ -57,10 +57,19 @@ def test_any_single_byte_change_breaks_the_signature(
         assert not verify_signature(secret, header, bytes(changed), now=NOW)
 
 
-def test_idempotency_key_is_stable_per_chain_event() -> None:
-    key = idempotency_key(1, "0xABC", 3)
-    assert key == idempotency_key(1, "0xabc", 3)
-    assert len({key, idempotency_key(2, "0xabc", 3), idempotency_key(1, "0xabc", 4)}) == 3
+def test_idempotency_key_names_the_reminder_not_the_transaction() -> None:
+    key = idempotency_key(1, "0xABC", 3, 2)
+    assert key == idempotency_key(1, "0xabc", 3, 2)
+    others = {
+        idempotency_key(2, "0xabc", 3, 2),
+        idempotency_key(1, "0xabd", 3, 2),
+        idempotency_key(1, "0xabc", 4, 2),
+        idempotency_key(1, "0xabc", 3, 3),
+    }
+    assert len({key, *others}) == 5
+    first = ReminderEvent(1, "0xaa", 0, 5, "0xabc", "0x" + "22" * 20, 3, 2, "due", 1, 10, 0)
+    remined = ReminderEvent(1, "0xbb", 7, 9, "0xabc", "0x" + "22" * 20, 3, 2, "due", 1, 10, 0)
+    assert first.idempotency_key == remined.idempotency_key == key
 
 
 def test_payload_carries_key_and_every_field() -> None:
@@ -69,7 +78,7 @@ def test_payload_carries_key_and_every_field() -> None:
     )
     payload = event.to_payload()
     assert payload["event"] == "reminder.raised"
-    assert payload["idempotency_key"] == idempotency_key(1, "0xaa", 0)
+    assert payload["idempotency_key"] == idempotency_key(1, "0x" + "11" * 32, 0, 2)
     assert payload["amount_due"] == 110_000
 
 

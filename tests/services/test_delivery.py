@@ -38,7 +38,7 @@ def _events(n: int, lender: str = LENDER) -> list[ReminderEvent]:
     tx = "0x" + uuid.uuid4().hex * 2
     return [
         ReminderEvent(
-            31337, tx, i, 10, "0x" + "ab" * 32, lender, 0, 2, "due", 1_800_000_000, 110_000, 0
+            31337, tx, i, 10, "0x" + "ab" * 32, lender, i, 2, "due", 1_800_000_000, 110_000, 0
         )
         for i in range(n)
     ]

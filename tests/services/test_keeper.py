@@ -73,11 +73,11 @@ def test_keeper_delivers_each_stage_signed_exactly_once(
     _go_to(runtime, due_at + 5 * SECONDS_PER_DAY)
     runtime.keeper.run_once()
     stages = [p["stage_name"] for p in receiver.received.accepted]
-    assert stages == ["due_soon", "overdue", "bucket_1_30"]
+    assert stages == ["due_soon", "due", "bucket_1_30", "overdue"]  # late: caught up in order
     assert receiver.received.rejected == receiver.received.duplicates == 0
     assert all(p["loan_id"] == "0x" + loan_id.hex() for p in receiver.received.accepted)
     log = runtime.webhooks.deliveries(hook)
-    assert [d.status for d, _ in log] == ["delivered"] * 3
+    assert [d.status for d, _ in log] == ["delivered"] * 4
     assert read_cursor(runtime.engine, name="reminders") == runtime.node.head()
 
 
@@ -110,8 +110,12 @@ def test_a_crash_between_perform_and_record_loses_nothing(
     _go_to(rt, due_at + 2 * SECONDS_PER_DAY)
     rt.ledger.perform_upkeep(rt.ledger.check_upkeep().perform_data)  # then the process died
     restarted = rt.keeper.run_once()
-    assert restarted.reminders_recorded == 2
-    assert sorted(p["stage_name"] for p in receiver.received.accepted) == ["bucket_1_30", "due"]
+    assert restarted.reminders_recorded == 3
+    assert sorted(p["stage_name"] for p in receiver.received.accepted) == [
+        "bucket_1_30",
+        "due",
+        "due_soon",
+    ]
 
 
 def test_repaid_instalments_raise_nothing(

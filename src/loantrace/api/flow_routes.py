@@ -13,6 +13,7 @@ from loantrace.api.deps import RuntimeDep
 from loantrace.domain.audit import Finding
 from loantrace.domain.hexcodec import parse_bytes32, to_hex
 from loantrace.domain.tracing import FlowGraph, Movement, Policy
+from loantrace.presenters import finding_json, graph_json
 from loantrace.services.flows import MAX_HOPS
 
 router = APIRouter(tags=["flows"])
@@ -98,51 +99,12 @@ def movement_out(m: Movement) -> MovementOut:
 
 def finding_out(f: Finding) -> FindingOut:
     """Return the response model of a finding."""
-    return FindingOut(
-        rule=str(f.rule),
-        severity=f.severity.value,
-        loan_id=f.loan_id,
-        amount=f.amount,
-        explanation=f.explanation,
-        evidence=[_evidence(e) for e in f.evidence],
-    )
+    return FindingOut.model_validate(finding_json(f))
 
 
 def graph_out(graph: FlowGraph, max_hops: int) -> dict[str, Any]:
     """Return a flow graph as JSON."""
-    return {
-        "loan_id": graph.loan_id,
-        "policy": str(graph.policy),
-        "max_hops": max_hops,
-        "truncated": graph.truncated,
-        "nodes": [
-            {
-                "account": n.account,
-                "category": n.category,
-                "hop": n.hop,
-                "tainted_in": n.tainted_in,
-                "tainted_out": n.tainted_out,
-            }
-            for n in graph.nodes.values()
-        ],
-        "edges": [
-            {
-                "kind": e.kind,
-                "loan_id": e.loan_id,
-                "from_account": e.from_account,
-                "to_account": e.to_account,
-                "amount": e.amount,
-                "tainted": e.tainted,
-                "hop": e.hop,
-                "evidence": _evidence(e.evidence).model_dump(),
-            }
-            for e in graph.edges
-        ],
-        "destinations": [
-            {"account": d.account, "category": d.category, "tainted": d.tainted}
-            for d in graph.destinations
-        ],
-    }
+    return graph_json(graph, max_hops)
 
 
 @router.post("/v1/loans/{loan_id}/transfers", status_code=201)

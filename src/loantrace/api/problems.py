@@ -62,6 +62,17 @@ def status_of(exc: err.LoantraceError) -> tuple[int, str]:
 def install(app: FastAPI) -> None:
     """Register the exception handlers on `app`."""
 
+    @app.exception_handler(err.Pending)
+    async def _pending(request: Request, exc: err.Pending) -> JSONResponse:
+        body = {
+            "status": "pending",
+            "tx_hash": exc.tx_hash,
+            "status_url": f"/v1/transactions/{exc.tx_hash}",
+            "detail": str(exc),
+        }
+        headers = {"Location": body["status_url"], "Retry-After": "2"}
+        return JSONResponse(body, status_code=202, headers=headers)
+
     @app.exception_handler(err.LoantraceError)
     async def _domain(request: Request, exc: err.LoantraceError) -> JSONResponse:
         status, slug = status_of(exc)

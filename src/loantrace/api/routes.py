@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from pydantic import ValidationError
 from sqlmodel import Session
 
@@ -26,10 +26,12 @@ from loantrace.domain.digest import document_digest
 from loantrace.domain.errors import InvalidInput, NotFound, PayloadTooLarge
 from loantrace.domain.hexcodec import parse_address, parse_bytes32, parse_signature, to_hex
 from loantrace.domain.terms import LoanTerms
+from loantrace.presenters import receipt_json
 from loantrace.services.loans import disclose
 from loantrace.services.notary import Submission
 from loantrace.services.receipts import MerkleEvidence, Receipt, receipt_of
 from loantrace.services.runtime import Runtime
+from loantrace.services.transactions import transaction_status
 from loantrace.store import agreements as repo
 
 router = APIRouter()
@@ -88,12 +90,13 @@ def submission_of(item: AgreementIn, field: str) -> Submission:
 
 def receipt_out(receipt: Receipt) -> ReceiptOut:
     """Return the response model of a receipt."""
-    return ReceiptOut.model_validate(asdict(receipt))
+    return ReceiptOut.model_validate(receipt_json(receipt))
 
 
 @router.post("/v1/agreements", status_code=201, tags=["agreements"])
 def notarise(
     runtime: RuntimeDep,
+    response: Response,
     borrower: Annotated[str, Form(description="borrower's signing address")],
     borrower_commitment: Annotated[str, Form(description="salted commitment, bytes32 hex")],
     borrower_signature: Annotated[str, Form(description="EIP-712 signature, 65 bytes hex")],
@@ -119,7 +122,10 @@ def notarise(
         ),
         supersedes=parse_bytes32(supersedes, field="supersedes") if supersedes else None,
     )
-    return receipt_out(runtime.notary.notarise(submission))
+    receipt, new = runtime.notary.notarise_once(submission)
+    if not new:
+        response.status_code = 200  # a retry: the first receipt, nothing sent again
+    return receipt_out(receipt)
 
 
 @router.post("/v1/agreements/batch", status_code=201, tags=["agreements"])
@@ -239,3 +245,12 @@ def healthz() -> dict[str, str]:
 def readyz(runtime: RuntimeDep) -> dict[str, Any]:
     """Report whether the chain and the database are reachable."""
     return {"status": "ready", "checks": runtime.readiness()}
+
+
+@router.get("/v1/transactions/{tx_hash}", tags=["ops"])
+def transaction(runtime: RuntimeDep, tx_hash: str) -> dict[str, Any]:
+    """Return where a transaction this service accepted stands (the 202 status URL)."""
+    status = transaction_status(
+        runtime.registry.transactor, parse_bytes32(tx_hash, field="tx_hash")
+    )
+    return asdict(status)

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loantrace.domain.schedule import add_months
 from loantrace.domain.terms import MAX_INSTALMENTS, MAX_PRINCIPAL, LoanTerms
-
-
-def terms_from_json(raw: dict[str, Any]) -> LoanTerms:
-    """Return domain terms from JSON, defaulting the start to a month before the first due."""
-    if "start_date" not in raw and isinstance(raw.get("first_due_date"), str):
-        try:
-            first = date.fromisoformat(raw["first_due_date"])
-        except ValueError:
-            pass  # LoanTerms names the bad date
-        else:
-            raw = {**raw, "start_date": add_months(first, -1).isoformat()}
-    return LoanTerms.from_json(raw)
-
+from loantrace.services.submissions import terms_from_json
 
 HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
 HEX_ADDRESS = r"^(0x)?[0-9a-fA-F]{40}$"

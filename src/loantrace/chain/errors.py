@@ -106,7 +106,10 @@ _ERRORS: dict[str, tuple[type[err.LoantraceError], str]] = {
     ),
     "FundFlowZeroAmount": (err.InvalidInput, "the amount must be positive"),
     "FundFlowSameAccount": (err.InvalidInput, "a transfer needs two different accounts"),
-    "FundFlowReferenceUsed": (err.Conflict, "this external reference was already recorded"),
+    "FundFlowReferenceUsed": (
+        err.Conflict,
+        "this reporter already recorded a transfer under this external reference",
+    ),
     "FundFlowNotRegulator": (err.Unauthorized, "only a REGULATOR or admin may label accounts"),
     "FundFlowZeroAccount": (err.InvalidInput, "an account commitment must not be zero"),
 }

@@ -70,3 +70,7 @@ class FundFlowClient:
     def category_of(self, account: bytes) -> str:
         """Return the category label of an account ("" when none)."""
         return uncode(self.contract.functions.categoryOf(account).call())
+
+    def reference_used(self, reporter: str, external_ref: bytes) -> bool:
+        """Return whether `reporter` already reported a transfer under `external_ref`."""
+        return bool(self.contract.functions.referenceUsed(reporter, external_ref).call())

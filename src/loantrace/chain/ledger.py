@@ -13,7 +13,7 @@ from web3.contract import Contract
 
 from loantrace.chain.artifacts import load_artifact
 from loantrace.chain.registry import agreement_struct, leaf_struct, matches_build
-from loantrace.chain.transactor import Transactor, TxResult
+from loantrace.chain.transactor import Transactor, TxResult, call_intent
 from loantrace.domain.agreement import Agreement, SignedAgreement
 from loantrace.domain.errors import ConfigurationError
 from loantrace.domain.hexcodec import to_hex
@@ -155,7 +155,7 @@ class LedgerClient:
         if dry_run:
             self.transactor.preflight(call)
             return None
-        return self.transactor.send(call)
+        return self.transactor.send(call, intent=call_intent(call))
 
     def register_batched_loan(
         self,
@@ -177,21 +177,21 @@ class LedgerClient:
         if dry_run:
             self.transactor.preflight(call)
             return None
-        return self.transactor.send(call)
+        return self.transactor.send(call, intent=call_intent(call))
 
     def record_disbursement(
         self, loan_id: bytes, amount: int, to_account: bytes, external_ref: bytes
     ) -> TxResult:
         """Record money paid out to the borrower."""
         call = self.contract.functions.recordDisbursement(loan_id, amount, to_account, external_ref)
-        return self.transactor.send(call)
+        return self.transactor.send(call, intent=f"{self.address}:ref:{to_hex(external_ref)}")
 
     def record_repayment(
         self, loan_id: bytes, amount: int, from_account: bytes, external_ref: bytes
     ) -> TxResult:
         """Record a repayment (allocated oldest instalment first by the contract)."""
         call = self.contract.functions.recordRepayment(loan_id, amount, from_account, external_ref)
-        return self.transactor.send(call)
+        return self.transactor.send(call, intent=f"{self.address}:ref:{to_hex(external_ref)}")
 
     def record_lpr(self, lpr_bps: int, effective_at: int) -> TxResult:
         """Record the one-year LPR in force from `effective_at` (REGULATOR only)."""

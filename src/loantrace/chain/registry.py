@@ -110,6 +110,10 @@ class RegistryClient:
         """Set, once, the ledger whose open loans need the borrower's consent to revoke."""
         return self.transactor.send(self.contract.functions.setLoanLedger(ledger))
 
+    def _intent(self, action: str, agreement: Agreement) -> str:
+        """Name a write on one agreement, so a retry adopts the first transaction."""
+        return f"{self.address}:{action}:{to_hex(self.agreement_id(agreement))}"
+
     def agreement_id(self, agreement: Agreement) -> bytes:
         """Return the agreement id (its EIP-712 hash in this registry's domain), computed here."""
         return agreement_id(agreement, self.domain)
@@ -125,7 +129,7 @@ class RegistryClient:
         if dry_run:
             self.transactor.preflight(call)
             return None
-        return self.transactor.send(call)
+        return self.transactor.send(call, intent=self._intent("notarise", signed.agreement))
 
     def anchor_batch(self, root: bytes, count: int, *, dry_run: bool = False) -> TxResult | None:
         """Anchor one Merkle root covering `count` agreements."""
@@ -133,12 +137,12 @@ class RegistryClient:
         if dry_run:
             self.transactor.preflight(call)
             return None
-        return self.transactor.send(call)
+        return self.transactor.send(call, intent=f"{self.address}:anchor:{to_hex(root)}")
 
     def revoke(self, agreement: Agreement, reason: int, borrower_consent: bytes = b"") -> TxResult:
         """Revoke a singly notarised agreement (the borrower's consent if it backs a loan)."""
         call = self.contract.functions.revoke(_struct(agreement), reason, borrower_consent)
-        return self.transactor.send(call)
+        return self.transactor.send(call, intent=self._intent("revoke", agreement))
 
     def revoke_batched(
         self,
@@ -152,7 +156,25 @@ class RegistryClient:
         call = self.contract.functions.revokeBatched(
             root, _leaf(signed), list(proof), reason, borrower_consent
         )
-        return self.transactor.send(call)
+        return self.transactor.send(call, intent=self._intent("revoke", signed.agreement))
+
+    def supersede_batched(
+        self,
+        root: bytes,
+        previous: SignedAgreement,
+        proof: Sequence[bytes],
+        amendment: SignedAgreement,
+    ) -> TxResult:
+        """Notarise `amendment`, replacing `previous`, an agreement of the batch `root`."""
+        call = self.contract.functions.supersedeBatched(
+            root,
+            _leaf(previous),
+            list(proof),
+            _struct(amendment.agreement),
+            amendment.lender_signature,
+            amendment.borrower_signature,
+        )
+        return self.transactor.send(call, intent=self._intent("notarise", amendment.agreement))
 
     # reads ----------------------------------------------------------------------------------
 

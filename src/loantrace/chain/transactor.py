@@ -1,17 +1,23 @@
-"""Sign and send transactions from a local eth-account key with explicit nonces."""
+"""Sign and send transactions from a local eth-account key through the outbox."""
 
 from __future__ import annotations
 
 import ast
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+)
 from web3.types import Nonce, TxParams
 
 try:  # eth-tester (the embedded chain) reports reverts with its own exception
@@ -20,7 +26,9 @@ except ImportError:  # pragma: no cover - eth-tester is a dependency, but keep c
     TransactionFailed = ContractLogicError
 
 from loantrace.chain.errors import RevertDecoder
-from loantrace.domain.errors import ChainError, LoantraceError
+from loantrace.chain.node import TRANSPORT_ERRORS
+from loantrace.chain.outbox import MemoryOutbox, Outbox, OutboxTx, TxStatus
+from loantrace.domain.errors import ChainError, Conflict, LoantraceError, Pending
 from loantrace.domain.hexcodec import to_hex
 
 log = logging.getLogger(__name__)
@@ -38,8 +46,21 @@ class TxResult:
     logs: tuple[Any, ...]
 
 
+# What nodes answer when a transaction they are given is already in hand or already mined:
+# the transaction is not lost, its receipt will tell.
+_HARMLESS_BROADCAST_ERRORS = ("already known", "nonce too low", "known transaction")
+
+
 class Transactor:
-    """Send contract calls from one account, keeping its nonce locally."""
+    """Send contract calls from one account through the outbox: durable before broadcast.
+
+    The nonce comes from the outbox under the key's lock, so every process sharing the key
+    and the database agrees on it. A call with an `intent` is sent once: a repeat (a client
+    retry, a concurrent duplicate) adopts the transaction already recorded for it, pending or
+    mined, and the same intent with different call data is a conflict. `use_intents=False`
+    sends every call as given (contract tests that need the contract's own answer to a
+    repeat).
+    """
 
     def __init__(
         self,
@@ -47,16 +68,18 @@ class Transactor:
         account: LocalAccount,
         decoder: RevertDecoder,
         *,
+        outbox: Outbox | None = None,
         poll_latency: float = 0.01,
         receipt_timeout: float = 120.0,
+        use_intents: bool = True,
     ) -> None:
         self._w3 = w3
+        self._use_intents = use_intents
         self.account = account
         self._decoder = decoder
+        self.outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
         self._poll_latency = poll_latency
         self._receipt_timeout = receipt_timeout
-        self._lock = threading.Lock()
-        self._nonce: int | None = None
         self._chain_id = int(w3.eth.chain_id)
 
     @property
@@ -71,43 +94,69 @@ class Transactor:
         except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
             raise self._map(exc) from exc
 
-    def send(self, call: ContractFunction | ContractConstructor) -> TxResult:
-        """Estimate, sign and send `call`; wait for its receipt; map reverts to domain errors."""
-        with self._lock:
-            nonce = self._next_nonce()
-            try:
-                params: TxParams = {
-                    "from": self.account.address,
-                    "nonce": Nonce(nonce),
-                    "chainId": self._chain_id,
-                }
-                tx = call.build_transaction(params)
-            except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
-                raise self._map(exc) from exc
-            signed = self.account.sign_transaction(cast(dict[str, Any], tx))
-            try:
-                tx_hash = self._w3.eth.send_raw_transaction(signed.raw_transaction)
-            except Exception:
-                self._nonce = None  # resynchronise from the node next time
-                raise
-            self._nonce = nonce + 1
+    def send(
+        self, call: ContractFunction | ContractConstructor, *, intent: str | None = None
+    ) -> TxResult:
+        """Record, sign and broadcast `call` (or adopt its intent's transaction); await it.
+
+        Raises `Pending` when the transaction is recorded but not mined within the receipt
+        timeout (or the node cannot take it now): it is not lost, the sender resends it.
+        """
+        to, data = _target(call)
+        with self.outbox.lock(self._chain_id, self.address):
+            adopt = intent is not None and self._use_intents
+            tx = self._adoptable(intent, data) if adopt and intent is not None else None
+            if tx is None:
+                tx = self._sign_and_record(call, to, data, intent)
+                self._broadcast(tx)
+        return self.await_receipt(tx)
+
+    def await_receipt_now(self, tx: OutboxTx) -> TxResult:
+        """Settle `tx` from its receipt if it is mined; raise `Pending` at once if not."""
+        return self.await_receipt(tx, timeout=0.0)
+
+    def await_receipt(self, tx: OutboxTx, *, timeout: float | None = None) -> TxResult:
+        """Wait for `tx`'s receipt; record the outcome; map a revert to the domain error."""
+        tx_hash = HexBytes(tx.tx_hash)
         try:
-            receipt = self._w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=self._receipt_timeout, poll_latency=self._poll_latency
-            )
-        except TimeExhausted as exc:
-            raise ChainError(f"transaction {to_hex(bytes(tx_hash))} not mined in time") from exc
+            if timeout == 0.0:
+                receipt = self._receipt(tx.tx_hash)
+                if receipt is None:
+                    raise TimeExhausted
+            else:
+                receipt = self._w3.eth.wait_for_transaction_receipt(
+                    tx_hash,
+                    timeout=self._receipt_timeout if timeout is None else timeout,
+                    poll_latency=self._poll_latency,
+                )
+        except TimeExhausted:
+            raise Pending(
+                f"transaction {tx.tx_hash} is recorded and broadcast but not mined yet",
+                tx.tx_hash,
+            ) from None
+        block_number = int(receipt["blockNumber"])
         if receipt["status"] != 1:
-            raise ChainError(f"transaction {to_hex(bytes(tx_hash))} reverted")
-        block = self._w3.eth.get_block(receipt["blockNumber"])
+            self.outbox.mark(tx.tx_hash, TxStatus.FAILED, block_number)
+            raise self._replay_revert(tx, block_number)
+        self.outbox.mark(tx.tx_hash, TxStatus.MINED, block_number)
+        block = self._w3.eth.get_block(block_number)
         return TxResult(
-            tx_hash=to_hex(bytes(tx_hash)),
-            block_number=int(receipt["blockNumber"]),
+            tx_hash=tx.tx_hash,
+            block_number=block_number,
             block_hash=to_hex(bytes(receipt["blockHash"])),
             block_timestamp=int(block["timestamp"]),
             gas_used=int(receipt["gasUsed"]),
             logs=tuple(receipt["logs"]),
         )
+
+    def resend_pending(self) -> int:
+        """Re-broadcast, byte for byte, every pending transaction the node no longer has.
+
+        Settles the ones already mined and those whose nonce another transaction took.
+        Returns how many were broadcast again. Run by the sender loop and after a restart.
+        """
+        with self.outbox.lock(self._chain_id, self.address):
+            return self._heal()
 
     def deploy(self, artifact: dict[str, Any], *args: Any) -> str:
         """Deploy a compiled contract with constructor `args`; return its address."""
@@ -118,16 +167,136 @@ class Transactor:
             raise ChainError("deployment produced no contract address")
         return str(receipt["contractAddress"])
 
-    def _next_nonce(self) -> int:
-        if self._nonce is None:
-            self._nonce = int(self._w3.eth.get_transaction_count(self.account.address, "pending"))
-        return self._nonce
+    # internals ------------------------------------------------------------------------------
+
+    def _adoptable(self, intent: str, data: bytes) -> OutboxTx | None:
+        existing = self.outbox.by_intent(self._chain_id, self.address, intent)
+        if existing is None or existing.status is TxStatus.FAILED:
+            return None  # never sent, or reverted: a retry sends afresh
+        if existing.data != data:
+            raise Conflict(f"{intent} was already sent as another transaction ({existing.tx_hash})")
+        log.info("adopting %s for %s", existing.tx_hash, intent)
+        return existing
+
+    def _sign_and_record(
+        self,
+        call: ContractFunction | ContractConstructor,
+        to: str | None,
+        data: bytes,
+        intent: str | None,
+    ) -> OutboxTx:
+        chain_nonce = self._chain_nonce()
+        if chain_nonce < self.outbox.next_nonce(self._chain_id, self.address, chain_nonce):
+            self._heal(chain_nonce)  # the node lost some of ours: give them back first
+        nonce = self.outbox.next_nonce(self._chain_id, self.address, self._chain_nonce())
+        try:
+            params: TxParams = {
+                "from": self.account.address,
+                "nonce": Nonce(nonce),
+                "chainId": self._chain_id,
+            }
+            built = call.build_transaction(params)
+        except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
+            raise self._map(exc) from exc
+        signed = self.account.sign_transaction(cast(dict[str, Any], built))
+        tx = OutboxTx(
+            chain_id=self._chain_id,
+            sender=self.address,
+            nonce=nonce,
+            tx_hash=to_hex(bytes(signed.hash)),
+            raw=bytes(signed.raw_transaction),
+            to=to,
+            data=data,
+            intent=intent,
+            max_fee_per_gas=_int_or_none(built.get("maxFeePerGas")),
+            max_priority_fee_per_gas=_int_or_none(built.get("maxPriorityFeePerGas")),
+            gas=_int_or_none(built.get("gas")),
+        )
+        self.outbox.record(tx)  # durable before it leaves the process
+        return tx
+
+    def _broadcast(self, tx: OutboxTx) -> None:
+        try:
+            self._w3.eth.send_raw_transaction(tx.raw)
+        except TRANSPORT_ERRORS as exc:
+            raise Pending(
+                f"transaction {tx.tx_hash} is recorded; the node cannot take it now "
+                f"({type(exc).__name__}), it will be resent",
+                tx.tx_hash,
+            ) from None
+        except Exception as exc:
+            if any(text in str(exc).lower() for text in _HARMLESS_BROADCAST_ERRORS):
+                return
+            raise
+
+    def _heal(self, chain_nonce: int | None = None) -> int:
+        chain_nonce = self._chain_nonce() if chain_nonce is None else chain_nonce
+        mined_nonce = int(self._w3.eth.get_transaction_count(self.account.address, "latest"))
+        # Recorded as mined, yet the chain has not used their nonces: a reorg or a node
+        # restored from older state dropped them. They were accepted: send them again.
+        for tx in self.outbox.mined_from(self._chain_id, self.address, mined_nonce):
+            log.warning("transaction %s (nonce %s) is no longer on chain", tx.tx_hash, tx.nonce)
+            self.outbox.mark(tx.tx_hash, TxStatus.PENDING)
+        resent = 0
+        for tx in self.outbox.pending(self._chain_id, self.address):
+            receipt = self._receipt(tx.tx_hash)
+            if receipt is not None:
+                status = TxStatus.MINED if receipt["status"] == 1 else TxStatus.FAILED
+                self.outbox.mark(tx.tx_hash, status, int(receipt["blockNumber"]))
+            elif tx.nonce < mined_nonce:
+                self.outbox.mark(tx.tx_hash, TxStatus.REPLACED)  # another tx took the nonce
+            elif tx.nonce >= chain_nonce:  # the node does not have it (any more): resend
+                try:
+                    self._broadcast(tx)
+                except Pending:
+                    break  # the node is down: the next pass resends
+                resent += 1
+        return resent
+
+    def _receipt(self, tx_hash: str) -> Any | None:
+        try:
+            return self._w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def _chain_nonce(self) -> int:
+        return int(self._w3.eth.get_transaction_count(self.account.address, "pending"))
+
+    def _replay_revert(self, tx: OutboxTx, block_number: int) -> LoantraceError:
+        """Re-run a reverted transaction at its block to name the contract's error."""
+        try:
+            self._w3.eth.call(
+                {"from": self.address, "to": tx.to, "data": HexBytes(tx.data)},  # type: ignore[typeddict-item]
+                block_number - 1,
+            )
+        except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
+            return self._map(exc)
+        except Exception:  # noqa: S110 - fall through to the generic error
+            pass
+        return ChainError(f"transaction {tx.tx_hash} reverted")
 
     def _map(self, exc: Exception) -> LoantraceError:
         data = revert_data(exc)
         if data is not None:
             return self._decoder.to_domain(data)
         return ChainError(f"the contract rejected the call: {exc}")
+
+
+def call_intent(call: ContractFunction) -> str:
+    """Name a write by its recipient and calldata: the very same call is sent once."""
+    to, data = _target(call)
+    return f"{to}:call:{to_hex(keccak(data))}"
+
+
+def _target(call: ContractFunction | ContractConstructor) -> tuple[str | None, bytes]:
+    """Return the recipient and calldata of `call` (None for a deployment)."""
+    if isinstance(call, ContractConstructor):
+        return None, bytes(HexBytes(call.data_in_transaction))
+    return str(call.address), bytes(HexBytes(call._encode_transaction_data()))
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, int) else None
 
 
 def revert_data(exc: Exception) -> bytes | None:

@@ -15,6 +15,7 @@ paid, else "upcoming" before the due time and "due" within the grace period.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -136,6 +137,23 @@ def instalment_states(
             )
         )
     return states
+
+
+def arrears(dues: Sequence[tuple[int, int]], repaid: int, now: int) -> tuple[int, int, int]:
+    """Return (outstanding, days past due of the oldest unpaid instalment, its bucket).
+
+    `dues` are (due_at, amount) pairs oldest first, as the ledger stores them; `repaid` is
+    allocated oldest first, exactly as the contract does.
+    """
+    outstanding = sum(amount for _, amount in dues) - repaid
+    remaining = repaid
+    for due_at, amount in dues:
+        if remaining >= amount:
+            remaining -= amount
+            continue
+        days = days_past_due(due_at, now)
+        return outstanding, days, bucket(days)
+    return outstanding, 0, 0
 
 
 def loan_delinquency(

@@ -55,3 +55,11 @@ class ChainMismatch(LoantraceError):
 
 class ConfigurationError(LoantraceError):
     """Settings are missing, unsafe, or inconsistent."""
+
+
+class Pending(LoantraceError):
+    """The transaction is recorded and broadcast but not mined yet; it will be."""
+
+    def __init__(self, message: str, tx_hash: str) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash

@@ -39,17 +39,21 @@ class ReminderEvent:
 
     @property
     def idempotency_key(self) -> str:
-        """Return the key identifying this event wherever it is delivered."""
-        return idempotency_key(self.chain_id, self.tx_hash, self.log_index)
+        """Return the key identifying this reminder wherever it is delivered.
+
+        A stage is raised once per instalment, so the key names (chain, loan, instalment,
+        stage): the same reminder mined again after a reorganisation keeps its key.
+        """
+        return idempotency_key(self.chain_id, self.loan_id, self.instalment, self.stage)
 
     def to_payload(self) -> dict[str, Any]:
         """Return the JSON body of the delivery (no personal data exists in it)."""
         return {"event": "reminder.raised", "idempotency_key": self.idempotency_key} | asdict(self)
 
 
-def idempotency_key(chain_id: int, tx_hash: str, log_index: int) -> str:
-    """Return hex SHA-256 of "<chain id>:<tx hash>:<log index>"."""
-    return hashlib.sha256(f"{chain_id}:{tx_hash.lower()}:{log_index}".encode()).hexdigest()
+def idempotency_key(chain_id: int, loan_id: str, instalment: int, stage: int) -> str:
+    """Return hex SHA-256 of "<chain id>:<loan id>:<instalment>:<stage>"."""
+    return hashlib.sha256(f"{chain_id}:{loan_id.lower()}:{instalment}:{stage}".encode()).hexdigest()
 
 
 def new_secret() -> bytes:

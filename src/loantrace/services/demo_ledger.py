@@ -91,7 +91,7 @@ def run_ledger_demo(runtime: Runtime, result: DemoResult) -> list[ReminderLine]:
                 "0",
             )
         )
-        expected = "due_soon, due, overdue, bucket_1_30, bucket_31_60"
+        expected = "due_soon, due, bucket_1_30, overdue, bucket_31_60"
         record(
             DemoStep(
                 "loan B instalment 1: reminders raised on chain",

@@ -11,18 +11,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from loantrace.chain.fundflow import FundFlowClient
-from loantrace.chain.indexer import Indexer
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.transactor import TxResult
 from loantrace.domain.audit import Finding, LoanFacts, audit_loan
 from loantrace.domain.cost import CashFlow, annual_cost_bps, exceeds_cap
-from loantrace.domain.delinquency import ReminderPolicy, loan_delinquency
+from loantrace.domain.delinquency import ReminderPolicy, arrears
 from loantrace.domain.errors import InvalidInput, NotFound
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.tracing import FlowGraph, Movement, Policy, trace
 from loantrace.services.flowdata import FLOW_EVENTS, FlowData, build
-from loantrace.services.loans import schedule_from_json
-from loantrace.store.models import ChainEventRow, LoanRow
+from loantrace.services.indexer import Indexer
+from loantrace.store.models import ChainEventRow
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +199,7 @@ class FlowService:
         if info is None:
             raise NotFound(f"no loan {loan_id} is indexed")
         graph = self.trace(loan_id, policy=Policy.FIFO, max_hops=MAX_HOPS)
-        days, bucket = self._ledger.days_past_due(bytes.fromhex(loan_id[2:]))
-        facts = loan_facts(data, loan_id, days, bucket, lender_accounts(data), self._now())
+        facts = loan_facts(data, loan_id, lender_accounts(data), self._now())
         return audit_loan(facts, graph, data.categories)
 
     def portfolio(
@@ -217,7 +215,7 @@ class FlowService:
         data = self.data()
         with self._lock:
             if self._portfolio is None:
-                self._portfolio = audit_portfolio(data, self._delinquency(data), now=self._now())
+                self._portfolio = audit_portfolio(data, now=self._now())
             findings = self._portfolio
         wanted_lender = lender.lower() if lender else None
 
@@ -236,18 +234,6 @@ class FlowService:
     def _now(self) -> int:
         return int(self._ledger.contract.w3.eth.get_block("latest")["timestamp"])
 
-    def _delinquency(self, data: FlowData) -> dict[str, tuple[int, int]]:
-        """Days past due and bucket of the loans whose schedule this service registered."""
-        now = self._now()
-        out: dict[str, tuple[int, int]] = {}
-        with Session(self._engine) as session:
-            for row in session.exec(select(LoanRow)).all():
-                schedule = schedule_from_json(row.schedule_json, row.start_at)
-                repaid = min(data.repaid.get(row.loan_id, 0), schedule.total)
-                _outstanding, days, bucket = loan_delinquency(schedule, repaid, now, self._policy)
-                out[row.loan_id] = (days, bucket)
-        return out
-
     def account_flows(self, account: str) -> tuple[str | None, list[Movement]]:
         """Return an account's category and every movement into or out of it, in chain order."""
         data = self.data()
@@ -262,11 +248,17 @@ def lender_accounts(data: FlowData) -> frozenset[str]:
     return frozenset(a for a, c in data.categories.items() if c == "LENDER")
 
 
-def loan_facts(
-    data: FlowData, loan_id: str, days: int, bucket: int, lenders: frozenset[str], now: int
-) -> LoanFacts:
-    """Return what the audit rules need to know about a loan at chain time `now`."""
+def loan_facts(data: FlowData, loan_id: str, lenders: frozenset[str], now: int) -> LoanFacts:
+    """Return what the audit rules need to know about a loan at chain time `now`.
+
+    Everything comes from the indexed events (the signed schedule, disbursements,
+    repayments), so the per-loan and the portfolio audit judge a loan identically, whoever
+    registered it.
+    """
     info = data.loans[loan_id]
+    dues = [(due, principal + interest + fees) for due, principal, interest, fees in info.schedule]
+    repaid = min(data.repaid.get(loan_id, 0), sum(amount for _, amount in dues))
+    outstanding, days, bucket = arrears(dues, repaid, now) if dues else (0, 0, 0)
     disbursements = tuple(data.movements[i].evidence for i in data.disbursements.get(loan_id, []))
     paid_out = data.paid_out.get(loan_id, [])
     first_due = info.schedule[0][0] if info.schedule else None
@@ -289,6 +281,7 @@ def loan_facts(
         disbursed=data.disbursed.get(loan_id, 0),
         days_past_due=days,
         bucket=bucket,
+        outstanding=outstanding,
         registration_evidence=info.registration,
         disbursement_evidence=disbursements,
         last_due_evidence=None,
@@ -299,13 +292,7 @@ def loan_facts(
     )
 
 
-def audit_portfolio(
-    data: FlowData,
-    delinquency: dict[str, tuple[int, int]],
-    *,
-    now: int,
-    max_hops: int = MAX_HOPS,
-) -> list[Finding]:
+def audit_portfolio(data: FlowData, *, now: int, max_hops: int = MAX_HOPS) -> list[Finding]:
     """Audit every loan: trace its money (FIFO) over its relevant movements, apply the rules."""
     findings: list[Finding] = []
     lenders = lender_accounts(data)
@@ -319,7 +306,6 @@ def audit_portfolio(
             max_hops=max_hops,
             max_edges=MAX_EDGES,
         )
-        days, bucket = delinquency.get(loan_id, (0, 0))
-        facts = loan_facts(data, loan_id, days, bucket, lenders, now)
+        facts = loan_facts(data, loan_id, lenders, now)
         findings.extend(audit_loan(facts, graph, data.categories))
     return findings

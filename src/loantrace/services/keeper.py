@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -12,14 +13,15 @@ from sqlalchemy.engine import Engine
 from loantrace.chain.ledger import LedgerClient, RaisedReminder
 from loantrace.domain.delinquency import Stage
 from loantrace.domain.webhooks import ReminderEvent
+from loantrace.services.indexer import Indexer
 from loantrace.services.webhooks import DeliveryStats, WebhookService
 from loantrace.store.db import read_cursor, save_cursor
+from loantrace.store.models import ChainEventRow
 
 log = logging.getLogger(__name__)
 
 PAGE = 200  # the contract's MAX_SCAN
 ROUNDS_PER_PAGE = 20  # bounds one run: at most 20 x 32 reminders per page of loans
-LOG_RANGE = 2_000  # blocks per eth_getLogs request
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,23 @@ class KeeperRound:
     reminders_recorded: int
     scanned_to_block: int
     deliveries: DeliveryStats
+
+
+def reminder_of(row: ChainEventRow) -> RaisedReminder:
+    """Read an indexed `ReminderRaised` event."""
+    args = json.loads(row.args_json)
+    return RaisedReminder(
+        tx_hash=row.tx_hash,
+        log_index=row.log_index,
+        block_number=row.block_number,
+        loan_id=args["loanId"],
+        lender=args["lender"],
+        instalment=int(args["instalment"]),
+        stage=int(args["stage"]),
+        due_at=int(args["dueAt"]),
+        amount_due=int(args["amountDue"]),
+        days_past_due=int(args["daysPastDue"]),
+    )
 
 
 def to_event(chain_id: int, reminder: RaisedReminder) -> ReminderEvent:
@@ -64,11 +83,13 @@ class Keeper:
         ledger: LedgerClient,
         engine: Engine,
         webhooks: WebhookService,
+        indexer: Indexer,
         chain_id: int,
         start_block: int,
         cursor_name: str = "reminders",
     ) -> None:
         self._ledger = ledger
+        self._indexer = indexer
         self._engine = engine
         self._webhooks = webhooks
         self._chain_id = chain_id
@@ -109,16 +130,22 @@ class Keeper:
         return performed
 
     def _scan(self) -> tuple[int, int]:
-        head = int(self._ledger.contract.w3.eth.block_number)
-        cursor = self._cursor()
-        recorded = 0
-        while cursor < head:
-            to_block = min(head, cursor + LOG_RANGE)
-            reminders = self._ledger.reminders_between(cursor + 1, to_block)
-            recorded += self.record(reminders)
-            cursor = to_block
-            self._save_cursor(cursor)
-        return recorded, cursor
+        """Record the reminders the indexer has confirmed since the cursor.
+
+        Only the index is read: its blocks are confirmed (the configured depth) and repaired
+        after reorganisations, so an orphaned reminder is never delivered. When a reorg moved
+        the index back, the scan goes back with it; a reminder mined again keeps its
+        idempotency key (chain, loan, instalment, stage), so it is recorded once.
+        """
+        indexed_to = self._indexer.run_once().to_block
+        cursor = min(self._cursor(), indexed_to)
+        rows = self._indexer.events_after(
+            contract=self._ledger.address, event="ReminderRaised", after_block=cursor
+        )
+        reminders = [reminder_of(r) for r in rows if r.block_number <= indexed_to]
+        recorded = self.record(reminders)
+        self._save_cursor(indexed_to)
+        return recorded, indexed_to
 
     def record(self, reminders: Sequence[RaisedReminder]) -> int:
         """Record reminders (idempotent) and queue their deliveries; return how many were new."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from loantrace.chain.ledger import LedgerClient, LoanOnChain
@@ -319,16 +320,25 @@ class LoanService:
             actual_cost,
         )
 
-    def _record(self, loan_ref: bytes, movement: Movement, kind: str) -> tuple[MovementRow, bool]:
-        key = self.resolve(loan_ref)
-        loan_id = bytes.fromhex(key[2:])
+    def _existing(self, movement: Movement) -> MovementRow | None:
         with Session(self._engine) as session:
-            existing = session.exec(
+            return session.exec(
                 select(MovementRow).where(
                     MovementRow.lender == self._lender,
                     MovementRow.external_ref == movement.external_ref,
                 )
             ).first()
+
+    def _record(self, loan_ref: bytes, movement: Movement, kind: str) -> tuple[MovementRow, bool]:
+        """Record a movement once: a retry, or a concurrent duplicate, gets the first record.
+
+        The chain write goes through the outbox under the reference's intent, so a retry
+        after a lost database write (or while the first transaction is pending) adopts the
+        first transaction instead of sending another.
+        """
+        key = self.resolve(loan_ref)
+        loan_id = bytes.fromhex(key[2:])
+        existing = self._existing(movement)
         if existing is not None:
             same = (existing.loan_id, existing.kind, existing.amount) == (
                 key,
@@ -354,8 +364,14 @@ class LoanService:
             block_number=result.block_number,
             block_timestamp=result.block_timestamp,
         )
-        with session_scope(self._engine) as session:
-            session.add(row)
+        try:
+            with session_scope(self._engine) as session:
+                session.add(row)
+        except IntegrityError:  # a concurrent duplicate recorded it first
+            first = self._existing(movement)
+            if first is None or first.tx_hash != row.tx_hash:
+                raise
+            return first, False
         log.info("%s on loan %s tx=%s gas=%s", kind, key, result.tx_hash, result.gas_used)
         return row, True
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from loantrace.chain.registry import RegistryClient
@@ -117,25 +118,55 @@ class Notary:
 
     def notarise(self, submission: Submission) -> Receipt:
         """Notarise one agreement (or amendment) on chain and record it; return its receipt."""
+        return self.notarise_once(submission)[0]
+
+    def notarise_once(self, submission: Submission) -> tuple[Receipt, bool]:
+        """Notarise one agreement; a repeat of the same request returns the first receipt.
+
+        Returns the receipt and whether this call notarised it (False: a retry, or a
+        concurrent duplicate that adopted the first transaction). The same document with
+        other parties or terms is a conflict.
+        """
         signed, terms = self.prepare(submission)
         digest = to_hex(signed.agreement.digest)
         with Session(self._engine) as session:
-            if repo.get_agreement(session=session, digest=digest) is not None:
-                raise AlreadyNotarised(f"agreement {digest} is already notarised")
+            existing = repo.get_agreement(session=session, digest=digest)
+            if existing is not None:
+                return self._replayed(existing, signed), False
             previous = None
             if submission.supersedes is not None:
                 previous = self._require_active_id(session, signed.agreement.supersedes)
         try:
-            result = self._registry.notarise(signed)
+            if previous is not None and previous.mode == "batch":
+                evidence = MerkleEvidence.of_row(previous)
+                result: TxResult | None = self._registry.supersede_batched(
+                    evidence.root, signed_of(previous), evidence.proof, signed
+                )
+            else:
+                result = self._registry.notarise(signed)
         except AlreadyNotarised:
             result = self._recover_single(signed)
         assert result is not None
         row = _row(signed, terms, result, mode="single", agreement_id=self._id(signed))
-        with session_scope(self._engine) as session:
-            repo.add_agreements(session=session, rows=[row])
-            if previous is not None:
-                repo.mark_superseded(session=session, digest=previous.digest, successor=digest)
+        try:
+            with session_scope(self._engine) as session:
+                repo.add_agreements(session=session, rows=[row])
+                if previous is not None:
+                    repo.mark_superseded(session=session, digest=previous.digest, successor=digest)
+        except IntegrityError:  # a concurrent duplicate recorded it first
+            with Session(self._engine) as session:
+                first = repo.get_agreement(session=session, digest=digest)
+            if first is None:
+                raise
+            return self._replayed(first, signed), False
         log.info("notarised digest=%s tx=%s gas=%s", digest, result.tx_hash, result.gas_used)
+        return receipt_of(row, self._registry), True
+
+    def _replayed(self, row: AgreementRow, signed: SignedAgreement) -> Receipt:
+        if signed_of(row).agreement != signed.agreement:
+            raise AlreadyNotarised(
+                f"agreement {row.digest} is already notarised here with other parties or terms"
+            )
         return receipt_of(row, self._registry)
 
     def notarise_batch(self, submissions: Sequence[Submission]) -> list[Receipt]:

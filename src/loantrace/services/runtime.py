@@ -11,8 +11,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from loantrace.chain.fundflow import FundFlowClient, deploy_fundflow
-from loantrace.chain.indexer import CURSOR as INDEX_CURSOR
-from loantrace.chain.indexer import Indexer
 from loantrace.chain.ledger import LedgerClient, deploy_ledger
 from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import (
@@ -25,6 +23,8 @@ from loantrace.chain.transactor import Transactor
 from loantrace.domain.delinquency import ReminderPolicy
 from loantrace.domain.errors import ChainError, ConfigurationError, Unavailable
 from loantrace.services.flows import FlowService
+from loantrace.services.indexer import CURSOR as INDEX_CURSOR
+from loantrace.services.indexer import Indexer
 from loantrace.services.keeper import Keeper
 from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary
@@ -39,6 +39,7 @@ from loantrace.store.db import (
     read_binding,
     save_cursor,
 )
+from loantrace.store.outbox import SqlOutbox
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Runtime:
             node.w3,
             account,
             revert_decoder(),
+            outbox=SqlOutbox(engine),
             poll_latency=settings.receipt_poll_seconds,
             receipt_timeout=settings.receipt_timeout_seconds,
         )
@@ -132,6 +134,7 @@ class Runtime:
             ledger=ledger,
             engine=engine,
             webhooks=webhooks,
+            indexer=indexer,
             chain_id=node.chain_id,
             start_block=settings.ledger_start_block,
             cursor_name=REMINDER_CURSOR,

@@ -207,3 +207,25 @@ class IndexedBlockRow(SQLModel, table=True):
     number: int = Field(sa_type=BigInteger, primary_key=True)
     hash: str = Field(max_length=66)
     parent_hash: str = Field(max_length=66)
+
+
+class OutboxRow(SQLModel, table=True):
+    """A signed transaction, recorded before it is broadcast (see `chain.outbox`)."""
+
+    __tablename__ = "outbox"
+
+    tx_hash: str = Field(primary_key=True, max_length=66)
+    chain_id: int = Field(sa_type=BigInteger, index=True)
+    sender: str = Field(max_length=42, index=True)
+    nonce: int = Field(sa_type=BigInteger)
+    raw: str  # hex of the signed transaction, resent byte for byte
+    to: str | None = Field(default=None, max_length=42)
+    data: str  # hex calldata, compared when an intent is adopted
+    intent: str | None = Field(default=None, max_length=200, index=True)
+    status: str = Field(max_length=16, index=True)  # pending | mined | failed | replaced
+    block_number: int | None = Field(default=None, sa_type=BigInteger)
+    max_fee_per_gas: str | None = Field(default=None, max_length=80)
+    max_priority_fee_per_gas: str | None = Field(default=None, max_length=80)
+    gas: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from web3.types import FilterParams
 
 from loantrace.domain.errors import ChainError
 from loantrace.domain.hexcodec import to_hex
-from loantrace.store.db import read_cursor, save_cursor, session_scope
+from loantrace.store.db import read_cursor, session_scope
 from loantrace.store.models import ChainEventRow, CursorRow, IndexedBlockRow
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Indexer:
         self._confirmations = confirmations
         self._range = max_range
         self._max_range = max_range
+        self._run_lock = threading.Lock()
         self._topics: dict[bytes, tuple[Contract, str]] = {}
         for contract in contracts:
             abi: list[dict[str, Any]] = [dict(item) for item in contract.abi]
@@ -81,6 +83,26 @@ class Indexer:
 
     def run_once(self, *, max_blocks: int | None = None) -> IndexRun:
         """Repair any reorg, then index confirmed blocks after the cursor (up to max_blocks)."""
+        with self._run_lock:  # the API, the keeper and the loop share one indexer
+            return self._run(max_blocks)
+
+    def events_after(self, *, contract: str, event: str, after_block: int) -> list[ChainEventRow]:
+        """Return indexed events of one kind after a block, in chain order."""
+        with Session(self._engine) as session:
+            return list(
+                session.exec(
+                    select(ChainEventRow)
+                    .where(
+                        ChainEventRow.chain_id == self._chain_id,
+                        ChainEventRow.contract == contract,
+                        ChainEventRow.event == event,
+                        ChainEventRow.block_number > after_block,
+                    )
+                    .order_by(col(ChainEventRow.block_number), col(ChainEventRow.log_index))
+                ).all()
+            )
+
+    def _run(self, max_blocks: int | None) -> IndexRun:
         reorged = self._repair_reorg()
         cursor = self._cursor()
         target = int(self._w3.eth.block_number) - self._confirmations
@@ -182,7 +204,7 @@ class Indexer:
             orphaned = block.number
         if orphaned is None:
             return None
-        with session_scope(self._engine) as session:
+        with session_scope(self._engine) as session:  # one transaction: rows and cursor
             session.execute(
                 delete(ChainEventRow).where(
                     col(ChainEventRow.chain_id) == self._chain_id,
@@ -195,7 +217,9 @@ class Indexer:
                     col(IndexedBlockRow.number) >= orphaned,
                 )
             )
-        save_cursor(self._engine, name=CURSOR, block_number=orphaned - 1)
+            cursor = session.get(CursorRow, CURSOR) or CursorRow(name=CURSOR, block_number=0)
+            cursor.block_number = min(cursor.block_number, orphaned - 1)
+            session.add(cursor)
         log.warning("reorg: dropped indexed blocks from %s; re-indexing", orphaned)
         return orphaned
 

@@ -1,0 +1,200 @@
+"""The durable transaction outbox: signed transactions in SQL, one send lock per key.
+
+The lock is a PostgreSQL session advisory lock on PostgreSQL, an exclusive `flock` on a
+file beside the database on SQLite, and a thread lock for an in-memory database (which one
+process owns). Each method commits before it returns.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from sqlalchemy import func, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from loantrace.chain.outbox import OutboxTx, TxStatus
+from loantrace.store.db import session_scope
+from loantrace.store.models import OutboxRow, utcnow
+
+_LIVE = (TxStatus.PENDING.value, TxStatus.MINED.value, TxStatus.FAILED.value)
+
+
+class SqlOutbox:
+    """Outbox rows in the service's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._thread_lock = threading.RLock()
+        database = engine.url.database
+        self._lock_file: Path | None = None
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._lock_file = Path(database).with_name(Path(database).name + ".sendlock")
+
+    def lock(self, chain_id: int, sender: str) -> AbstractContextManager[None]:
+        """Hold the send lock of (chain, sender) across threads and processes."""
+        return self._held(chain_id, sender)
+
+    @contextmanager
+    def _held(self, chain_id: int, sender: str) -> Iterator[None]:
+        with self._thread_lock:
+            if self._engine.dialect.name == "postgresql":
+                key = _lock_key(chain_id, sender)
+                with self._engine.connect() as conn:
+                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                    try:
+                        yield
+                    finally:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+            elif self._lock_file is not None:
+                with self._lock_file.open("a") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(handle, fcntl.LOCK_UN)
+            else:
+                yield
+
+    def next_nonce(self, chain_id: int, sender: str, chain_nonce: int) -> int:
+        """Return max(chain nonce, highest live recorded nonce + 1)."""
+        with Session(self._engine) as session:
+            highest = session.exec(
+                select(func.max(OutboxRow.nonce)).where(
+                    OutboxRow.chain_id == chain_id,
+                    OutboxRow.sender == sender,
+                    col(OutboxRow.status).in_(_LIVE),
+                )
+            ).one()
+        return chain_nonce if highest is None else max(chain_nonce, int(highest) + 1)
+
+    def record(self, tx: OutboxTx) -> None:
+        """Insert `tx` and commit."""
+        with session_scope(self._engine) as session:
+            session.add(_row(tx))
+
+    def by_intent(self, chain_id: int, sender: str, intent: str) -> OutboxTx | None:
+        """Return the newest live transaction recorded for `intent`."""
+        with Session(self._engine) as session:
+            row = session.exec(
+                select(OutboxRow)
+                .where(
+                    OutboxRow.chain_id == chain_id,
+                    OutboxRow.sender == sender,
+                    OutboxRow.intent == intent,
+                    col(OutboxRow.status).in_(_LIVE),
+                )
+                .order_by(col(OutboxRow.nonce).desc())
+                .limit(1)
+            ).first()
+        return None if row is None else _tx(row)
+
+    def by_hash(self, tx_hash: str) -> OutboxTx | None:
+        """Return the transaction recorded under `tx_hash`."""
+        with Session(self._engine) as session:
+            row = session.get(OutboxRow, tx_hash)
+        return None if row is None else _tx(row)
+
+    def pending(self, chain_id: int, sender: str) -> list[OutboxTx]:
+        """Return the sender's pending transactions, lowest nonce first."""
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(OutboxRow)
+                .where(
+                    OutboxRow.chain_id == chain_id,
+                    OutboxRow.sender == sender,
+                    OutboxRow.status == TxStatus.PENDING.value,
+                )
+                .order_by(col(OutboxRow.nonce))
+            ).all()
+        return [_tx(r) for r in rows]
+
+    def mined_from(self, chain_id: int, sender: str, nonce: int) -> list[OutboxTx]:
+        """Return the sender's transactions recorded as mined with a nonce >= `nonce`."""
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(OutboxRow)
+                .where(
+                    OutboxRow.chain_id == chain_id,
+                    OutboxRow.sender == sender,
+                    OutboxRow.status == TxStatus.MINED.value,
+                    OutboxRow.nonce >= nonce,
+                )
+                .order_by(col(OutboxRow.nonce))
+            ).all()
+        return [_tx(r) for r in rows]
+
+    def mark(self, tx_hash: str, status: TxStatus, block_number: int | None = None) -> None:
+        """Set the status (and mining block) of a recorded transaction."""
+        with session_scope(self._engine) as session:
+            row = session.get(OutboxRow, tx_hash)
+            if row is not None:
+                row.status = status.value
+                row.block_number = block_number
+                row.updated_at = utcnow()
+                session.add(row)
+
+    def depth(self) -> tuple[int, float | None]:
+        """Return how many transactions are pending and the oldest one's age in seconds."""
+        with Session(self._engine) as session:
+            count, oldest = session.exec(
+                select(func.count(), func.min(OutboxRow.created_at)).where(
+                    OutboxRow.status == TxStatus.PENDING.value
+                )
+            ).one()
+        if not count or oldest is None:
+            return 0, None
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+        return int(count), (utcnow() - oldest).total_seconds()
+
+
+def _lock_key(chain_id: int, sender: str) -> int:
+    digest = hashlib.sha256(f"loantrace-send:{chain_id}:{sender.lower()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _row(tx: OutboxTx) -> OutboxRow:
+    return OutboxRow(
+        tx_hash=tx.tx_hash,
+        chain_id=tx.chain_id,
+        sender=tx.sender,
+        nonce=tx.nonce,
+        raw=tx.raw.hex(),
+        to=tx.to,
+        data=tx.data.hex(),
+        intent=tx.intent,
+        status=tx.status.value,
+        block_number=tx.block_number,
+        max_fee_per_gas=None if tx.max_fee_per_gas is None else str(tx.max_fee_per_gas),
+        max_priority_fee_per_gas=(
+            None if tx.max_priority_fee_per_gas is None else str(tx.max_priority_fee_per_gas)
+        ),
+        gas=tx.gas,
+    )
+
+
+def _tx(row: OutboxRow) -> OutboxTx:
+    return OutboxTx(
+        chain_id=row.chain_id,
+        sender=row.sender,
+        nonce=row.nonce,
+        tx_hash=row.tx_hash,
+        raw=bytes.fromhex(row.raw),
+        to=row.to,
+        data=bytes.fromhex(row.data),
+        intent=row.intent,
+        status=TxStatus(row.status),
+        block_number=row.block_number,
+        max_fee_per_gas=None if row.max_fee_per_gas is None else int(row.max_fee_per_gas),
+        max_priority_fee_per_gas=(
+            None if row.max_priority_fee_per_gas is None else int(row.max_priority_fee_per_gas)
+        ),
+        gas=row.gas,
+    )

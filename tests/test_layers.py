@@ -1,0 +1,67 @@
+"""The layers stay apart: a test reads every module's imports (DESIGN.md, Architecture)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "loantrace"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return {name for name in found if name.startswith("loantrace")}
+
+
+def _modules(*parts: str) -> list[Path]:
+    base = PACKAGE.joinpath(*parts)
+    return sorted(base.rglob("*.py")) if base.is_dir() else [base]
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        ("domain", ("loantrace.chain", "loantrace.store", "loantrace.services", "loantrace.api")),
+        ("chain", ("loantrace.store", "loantrace.services", "loantrace.api")),
+        ("store", ("loantrace.services", "loantrace.api")),
+        ("services", ("loantrace.api", "loantrace.cli")),
+    ],
+)
+def test_a_layer_never_imports_the_layers_above_or_beside_it(
+    layer: str, forbidden: tuple[str, ...]
+) -> None:
+    offences = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in _modules(layer)
+        for name in sorted(_imports(path))
+        if name.startswith(forbidden)
+    ]
+    assert offences == []
+
+
+def test_store_imports_chain_only_for_the_outbox_port() -> None:
+    offences = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in _modules("store")
+        for name in sorted(_imports(path))
+        if name.startswith("loantrace.chain") and name != "loantrace.chain.outbox"
+    ]
+    assert offences == []
+
+
+def test_the_cli_never_imports_route_modules() -> None:
+    offences = [
+        f"{path.name} imports {name}"
+        for path in sorted(PACKAGE.glob("cli*.py"))
+        for name in sorted(_imports(path))
+        if name.startswith("loantrace.api") and name != "loantrace.api.app"
+    ]
+    assert offences == []
