@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest upload")
     max_batch_size: int = Field(4096, ge=1, le=65536, description="most agreements in one batch")
     receipt_poll_seconds: float = Field(0.01, gt=0, le=5, description="receipt poll interval")
-    receipt_timeout_seconds: float = Field(120.0, gt=0, description="wait for a receipt at most")
+    receipt_timeout_seconds: float = Field(
+        120.0, gt=0, description="wait for a receipt at most; then 202 with a status URL"
+    )
+    rpc_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="timeout of every JSON-RPC request"
+    )
     log_level: str = Field("INFO", description="logging level")
     data_key: SecretStr | None = Field(
         None, description="Fernet key encrypting secrets at rest; dev derives a fixed one"

@@ -244,3 +244,29 @@ def test_the_runtime_records_every_write_in_its_outbox(runtime: Runtime) -> None
     signed = Web3.keccak(recorded.raw)
     assert "0x" + signed.hex().removeprefix("0x") == result.tx_hash
     assert Account.recover_transaction(recorded.raw) == runtime.account.address
+
+
+def test_a_crash_between_record_and_broadcast_loses_nothing(
+    embedded_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one crash point a test cannot time: recorded, then the process dies unsent."""
+    rt = embedded_runtime
+    transactor = rt.registry.transactor
+
+    def unreachable(raw: bytes) -> None:
+        raise ConnectionError("the node went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rt.node.w3.eth, "send_raw_transaction", unreachable)
+        with pytest.raises(Pending) as accepted:
+            rt.registry.anchor_batch(b"\x51" * 32, 1)
+    recorded = transactor.outbox.by_hash(accepted.value.tx_hash)
+    assert recorded is not None
+    assert recorded.status is TxStatus.PENDING
+    assert rt.registry.batch_of(b"\x51" * 32) is None  # never reached the node
+    assert transactor.resend_pending() == 1  # what the restarted sender does
+    assert rt.registry.batch_of(b"\x51" * 32) is not None
+    assert transactor.resend_pending() == 0
+    settled = transactor.outbox.by_hash(accepted.value.tx_hash)
+    assert settled is not None
+    assert settled.status is TxStatus.MINED

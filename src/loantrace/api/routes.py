@@ -236,8 +236,8 @@ def _json_object(raw: str, field: str) -> dict[str, Any]:
 
 
 @router.get("/healthz", tags=["ops"])
-def healthz() -> dict[str, str]:
-    """Report that the process is up."""
+async def healthz() -> dict[str, str]:
+    """Report that the process is up (on the event loop: a hung node cannot starve it)."""
     return {"status": "ok"}
 
 

@@ -98,8 +98,9 @@ class Keeper:
         self._lock = threading.Lock()
 
     def run_once(self) -> KeeperRound:
-        """Perform every due upkeep, record new reminders, attempt due deliveries."""
+        """Resend lost transactions, perform due upkeep, record reminders, deliver."""
         with self._lock:
+            self._ledger.transactor.resend_pending()
             performed = self._perform()
             recorded, scanned_to = self._scan()
             stats = self._webhooks.deliver_due()

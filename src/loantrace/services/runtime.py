@@ -68,7 +68,7 @@ class Runtime:
     @classmethod
     def start(cls, settings: Settings, *, node: Node | None = None) -> Runtime:
         """Connect, bind the database to the chain, and deploy the contracts if allowed."""
-        node = node or connect(settings.rpc_url)
+        node = node or connect(settings.rpc_url, timeout=settings.rpc_timeout_seconds)
         account: LocalAccount = Account.from_key(settings.notary_key_hex())
         engine = make_engine(settings.effective_database_url())
         init_schema(engine)
@@ -96,6 +96,9 @@ class Runtime:
             poll_latency=settings.receipt_poll_seconds,
             receipt_timeout=settings.receipt_timeout_seconds,
         )
+        resent = transactor.resend_pending()  # a restart resends what the node lacks
+        if resent:
+            log.warning("resent %s recorded transactions the node did not have", resent)
         registry = _registry(settings, node, transactor, registry_address)
         policy = ReminderPolicy(
             settings.due_soon_days, settings.grace_days, settings.default_after_days
