@@ -12,10 +12,10 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from loantrace.chain.anvil import Anvil
 from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
+from loantrace.devtools.anvil import Anvil
 from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
 from loantrace.domain.digest import document_digest, new_salt, party_commitment
 from loantrace.domain.errors import ConfigurationError

@@ -15,8 +15,8 @@ from eth_account import Account
 from typer.testing import CliRunner
 
 from loantrace.api.app import create_app
-from loantrace.chain.anvil import Anvil, free_port
 from loantrace.cli import app
+from loantrace.devtools.anvil import Anvil, free_port
 from loantrace.domain.agreement import Agreement, Domain, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.hexcodec import to_hex
@@ -206,8 +206,8 @@ def test_keeper_once_against_a_node(
 
 
 def test_trace_and_audit_commands_print_findings(api_url: str, embedded_runtime: Runtime) -> None:
-    from loantrace.services.demo import DemoResult
-    from loantrace.services.demo_flows import run_flow_demo
+    from loantrace.devtools.demo import DemoResult
+    from loantrace.devtools.demo_flows import run_flow_demo
 
     rt = embedded_runtime
     findings = run_flow_demo(rt, DemoResult(rt.node.chain_id, rt.registry.address, "x"))

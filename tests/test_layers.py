@@ -30,9 +30,10 @@ def _modules(*parts: str) -> list[Path]:
     ("layer", "forbidden"),
     [
         ("domain", ("loantrace.chain", "loantrace.store", "loantrace.services", "loantrace.api")),
-        ("chain", ("loantrace.store", "loantrace.services", "loantrace.api")),
-        ("store", ("loantrace.services", "loantrace.api")),
-        ("services", ("loantrace.api", "loantrace.cli")),
+        ("chain", ("loantrace.store", "loantrace.services", "loantrace.api", "loantrace.devtools")),
+        ("store", ("loantrace.services", "loantrace.api", "loantrace.devtools")),
+        ("services", ("loantrace.api", "loantrace.cli", "loantrace.devtools")),
+        ("api", ("loantrace.devtools",)),
     ],
 )
 def test_a_layer_never_imports_the_layers_above_or_beside_it(

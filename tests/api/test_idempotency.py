@@ -15,12 +15,12 @@ from sqlmodel import Session, delete, select
 from web3.types import RPCEndpoint
 
 from loantrace.api.app import create_app
-from loantrace.chain.anvil import Anvil
 from loantrace.chain.node import connect
 from loantrace.chain.outbox import TxStatus
+from loantrace.devtools.anvil import Anvil
+from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.runtime import Runtime
-from loantrace.services.sample_terms import terms_at
 from loantrace.store.models import AgreementRow, MovementRow, OutboxRow
 from tests.api.conftest import assert_problem, form_of
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory, start_runtime

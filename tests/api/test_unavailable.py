@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from loantrace.api.app import create_app
-from loantrace.chain.anvil import Anvil
 from loantrace.chain.node import connect
+from loantrace.devtools.anvil import Anvil
 from tests.api.conftest import assert_problem, form_of
 from tests.conftest import SubmissionFactory, start_runtime
 

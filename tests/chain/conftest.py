@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from loantrace.chain.anvil import Anvil
 from loantrace.chain.ledger import LedgerClient, deploy_ledger
 from loantrace.chain.node import connect
 from loantrace.chain.registry import RegistryClient, agreement_struct, revert_decoder
 from loantrace.chain.transactor import Transactor, TxResult
+from loantrace.devtools.anvil import Anvil
+from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.runtime import Runtime
-from loantrace.services.sample_terms import terms_at
 from tests.conftest import SubmissionFactory, raw_transactor, signed_for, start_runtime
 
 DAY = 86_400

@@ -8,6 +8,7 @@ from eth_account import Account
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.registry import OnChainStatus, RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
+from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.agreement import (
     Agreement,
     SignedAgreement,
@@ -24,7 +25,6 @@ from loantrace.domain.errors import (
 )
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
 from loantrace.services.runtime import Runtime
-from loantrace.services.sample_terms import terms_at
 from tests.conftest import Signed, SubmissionFactory, raw_transactor, signed_for
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loantrace.services.gas import measure
+from loantrace.devtools.gas import measure
 from loantrace.services.runtime import Runtime
 
 

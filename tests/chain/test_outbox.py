@@ -14,11 +14,11 @@ from eth_account import Account
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from loantrace.chain.anvil import Anvil
 from loantrace.chain.node import Node, connect
 from loantrace.chain.outbox import MemoryOutbox, OutboxTx, TxStatus
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
+from loantrace.devtools.anvil import Anvil
 from loantrace.domain.errors import Conflict, Pending
 from loantrace.services.runtime import Runtime
 from loantrace.store.db import init_schema, make_engine

@@ -7,13 +7,13 @@ from eth_account import Account
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
+from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
 from loantrace.domain.audit import Rule, Severity
 from loantrace.domain.digest import document_digest
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.loans import Movement
 from loantrace.services.runtime import Runtime
-from loantrace.services.sample_terms import terms_at
 from tests.conftest import SubmissionFactory
 
 DAY = 86_400

@@ -12,9 +12,9 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy import text
 from sqlmodel import Session, select
 
+from loantrace.devtools.receiver import WebhookReceiver
 from loantrace.domain.errors import InvalidInput, NotFound
 from loantrace.domain.webhooks import ReminderEvent, parse_secret
-from loantrace.services.receiver import WebhookReceiver
 from loantrace.services.webhooks import WebhookService
 from loantrace.store.db import init_schema, make_engine
 from loantrace.store.models import DeliveryRow, WebhookRow

@@ -12,10 +12,10 @@ from eth_account import Account
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.registry import revert_decoder
 from loantrace.chain.transactor import Transactor
+from loantrace.devtools.receiver import WebhookReceiver
 from loantrace.domain.delinquency import SECONDS_PER_DAY
 from loantrace.domain.webhooks import parse_secret
 from loantrace.services.loans import Movement
-from loantrace.services.receiver import WebhookReceiver
 from loantrace.services.runtime import Runtime
 from loantrace.store.db import read_cursor
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory

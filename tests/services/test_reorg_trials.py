@@ -16,14 +16,14 @@ import pytest
 from sqlmodel import Session, select
 from web3.types import RPCEndpoint
 
-from loantrace.chain.anvil import Anvil
 from loantrace.chain.node import connect
+from loantrace.devtools.anvil import Anvil
+from loantrace.devtools.receiver import WebhookReceiver
+from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.webhooks import idempotency_key
 from loantrace.services.indexer import Indexer
 from loantrace.services.loans import Movement
-from loantrace.services.receiver import WebhookReceiver
 from loantrace.services.runtime import Runtime
-from loantrace.services.sample_terms import terms_at
 from loantrace.store.db import init_schema, make_engine
 from loantrace.store.models import ChainEventRow
 from tests.conftest import SubmissionFactory, start_runtime

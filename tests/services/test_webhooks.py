@@ -19,7 +19,7 @@ import pytest
 from cryptography.fernet import Fernet
 from eth_utils.address import to_checksum_address
 
-from loantrace.chain.anvil import free_port
+from loantrace.devtools.anvil import free_port
 from loantrace.domain.webhooks import ReminderEvent, parse_secret, verify_signature
 from loantrace.services.webhooks import DeliveryStats, WebhookService
 from loantrace.store.db import init_schema, make_engine

@@ -8,8 +8,8 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from loantrace.chain.anvil import Anvil
 from loantrace.chain.node import connect
+from loantrace.devtools.anvil import Anvil
 from loantrace.domain.errors import ChainMismatch
 from loantrace.store.db import alembic_config, bind_chain, init_schema, make_engine, read_binding
 from tests.conftest import SubmissionFactory, start_runtime

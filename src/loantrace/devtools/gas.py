@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from eth_account import Account
 
 from loantrace.chain.ledger import encode_perform_data
+from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.agreement import Agreement, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.notary import Submission
 from loantrace.services.runtime import Runtime
-from loantrace.services.sample_terms import terms_at
 
 BATCH_SIZES = (1, 16, 256, 1024)
 _TERMS = LoanTerms(

@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from loantrace.devtools.demo import DemoResult, DemoStep, signed_submission
 from loantrace.domain.errors import LoantraceError
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.ratecap import allowed_charges
 from loantrace.domain.schedule import add_months
 from loantrace.domain.terms import LoanTerms
-from loantrace.services.demo import DemoResult, DemoStep, signed_submission
 from loantrace.services.loans import Movement
 from loantrace.services.runtime import Runtime
 
