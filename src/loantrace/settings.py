@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     receipt_timeout_seconds: float = Field(
         120.0, gt=0, description="wait for a receipt at most; then 202 with a status URL"
     )
+    replace_stuck_after_seconds: float = Field(
+        300.0, gt=0, description="replace a transaction pending this long, fees +12.5%"
+    )
     rpc_timeout_seconds: float = Field(
         10.0, gt=0, le=300, description="timeout of every JSON-RPC request"
     )

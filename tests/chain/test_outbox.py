@@ -270,3 +270,41 @@ def test_a_crash_between_record_and_broadcast_loses_nothing(
     settled = transactor.outbox.by_hash(accepted.value.tx_hash)
     assert settled is not None
     assert settled.status is TxStatus.MINED
+
+
+@pytest.mark.anvil
+def test_a_stuck_transaction_is_replaced_with_fees_raised_and_settles_once(
+    quiet_anvil: Anvil,
+) -> None:
+    rt = start_runtime(connect(quiet_anvil.url))
+    node = rt.node
+    client = _client(rt, timeout=0.2)
+    transactor = client.transactor
+    _automine(node, False)
+    with pytest.raises(Pending) as sent:
+        client.anchor_batch(b"\x61" * 32, 1)
+    stuck = transactor.outbox.by_hash(sent.value.tx_hash)
+    assert stuck is not None
+    assert stuck.max_fee_per_gas is not None
+    assert stuck.max_priority_fee_per_gas is not None
+    assert transactor.resend_pending(stuck_after=0.0) == 1
+    replacement = transactor.outbox.by_intent(node.chain_id, transactor.address, stuck.intent or "")
+    assert replacement is not None
+    assert replacement.tx_hash != stuck.tx_hash
+    assert replacement.nonce == stuck.nonce
+    assert replacement.max_fee_per_gas is not None
+    assert replacement.max_priority_fee_per_gas is not None
+    assert 8 * replacement.max_fee_per_gas >= 9 * stuck.max_fee_per_gas  # +12.5 % at least
+    assert 8 * replacement.max_priority_fee_per_gas >= 9 * stuck.max_priority_fee_per_gas
+    _mine(node)
+    _automine(node, True)
+    assert transactor.resend_pending() == 0
+    settled = {
+        t.tx_hash: t.status
+        for t in transactor.outbox.by_nonce(node.chain_id, transactor.address, stuck.nonce)
+    }
+    assert settled == {stuck.tx_hash: TxStatus.REPLACED, replacement.tx_hash: TxStatus.MINED}
+    assert client.batch_of(b"\x61" * 32) is not None
+    again = client.anchor_batch(b"\x61" * 32, 1)  # a retry adopts the replacement
+    assert again is not None
+    assert again.tx_hash == replacement.tx_hash

@@ -16,6 +16,7 @@ request with the same intent adopts the first transaction instead of sending ano
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
@@ -49,6 +50,7 @@ class OutboxTx:
     max_fee_per_gas: int | None = None
     max_priority_fee_per_gas: int | None = None
     gas: int | None = None
+    created_at: float | None = None  # unix seconds when it was recorded
 
 
 class Outbox(Protocol):
@@ -74,6 +76,9 @@ class Outbox(Protocol):
 
     def mined_from(self, chain_id: int, sender: str, nonce: int) -> list[OutboxTx]:
         """Return the sender's transactions recorded as mined with a nonce >= `nonce`."""
+
+    def by_nonce(self, chain_id: int, sender: str, nonce: int) -> list[OutboxTx]:
+        """Return every transaction recorded with this nonce (replacements included)."""
 
     def mark(self, tx_hash: str, status: TxStatus, block_number: int | None = None) -> None:
         """Set a transaction's status (and the block that mined it)."""
@@ -107,7 +112,15 @@ class MemoryOutbox:
     def record(self, tx: OutboxTx) -> None:
         """Keep `tx`."""
         with self._lock:
-            self._rows[tx.tx_hash] = tx
+            self._rows[tx.tx_hash] = replace(tx, created_at=tx.created_at or time.time())
+
+    def by_nonce(self, chain_id: int, sender: str, nonce: int) -> list[OutboxTx]:
+        """Return the transactions of one nonce."""
+        return [
+            t
+            for t in self._rows.values()
+            if (t.chain_id, t.sender, t.nonce) == (chain_id, sender, nonce)
+        ]
 
     def by_intent(self, chain_id: int, sender: str, intent: str) -> OutboxTx | None:
         """Return the newest live transaction of an intent."""
@@ -117,7 +130,7 @@ class MemoryOutbox:
             if (t.chain_id, t.sender, t.intent) == (chain_id, sender, intent)
             and t.status is not TxStatus.REPLACED
         ]
-        return max(found, key=lambda t: t.nonce) if found else None
+        return max(found, key=lambda t: (t.nonce, t.created_at or 0.0)) if found else None
 
     def by_hash(self, tx_hash: str) -> OutboxTx | None:
         """Return the transaction under `tx_hash`."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
@@ -149,14 +150,16 @@ class Transactor:
             logs=tuple(receipt["logs"]),
         )
 
-    def resend_pending(self) -> int:
+    def resend_pending(self, *, stuck_after: float | None = None) -> int:
         """Re-broadcast, byte for byte, every pending transaction the node no longer has.
 
-        Settles the ones already mined and those whose nonce another transaction took.
-        Returns how many were broadcast again. Run by the sender loop and after a restart.
+        Settles the ones already mined and those whose nonce another transaction took. With
+        `stuck_after` (seconds), a transaction pending longer than that is replaced at the
+        same nonce with both fee fields raised by 12.5 % (what nodes require of a
+        replacement). Returns how many were broadcast. Run by the keeper round and at start.
         """
         with self.outbox.lock(self._chain_id, self.address):
-            return self._heal()
+            return self._heal(stuck_after=stuck_after)
 
     def deploy(self, artifact: dict[str, Any], *args: Any) -> str:
         """Deploy a compiled contract with constructor `args`; return its address."""
@@ -227,9 +230,12 @@ class Transactor:
         except Exception as exc:
             if any(text in str(exc).lower() for text in _HARMLESS_BROADCAST_ERRORS):
                 return
-            raise
+            # The node refused it outright (funds, gas, a malformed field): it never entered
+            # the chain, so its nonce is free again for the next transaction.
+            self.outbox.mark(tx.tx_hash, TxStatus.REPLACED)
+            raise ChainError(f"the node refused transaction {tx.tx_hash}: {exc}") from exc
 
-    def _heal(self, chain_nonce: int | None = None) -> int:
+    def _heal(self, chain_nonce: int | None = None, *, stuck_after: float | None = None) -> int:
         chain_nonce = self._chain_nonce() if chain_nonce is None else chain_nonce
         mined_nonce = int(self._w3.eth.get_transaction_count(self.account.address, "latest"))
         # Recorded as mined, yet the chain has not used their nonces: a reorg or a node
@@ -238,20 +244,77 @@ class Transactor:
             log.warning("transaction %s (nonce %s) is no longer on chain", tx.tx_hash, tx.nonce)
             self.outbox.mark(tx.tx_hash, TxStatus.PENDING)
         resent = 0
-        for tx in self.outbox.pending(self._chain_id, self.address):
+        pending = self.outbox.pending(self._chain_id, self.address)
+        newest = {tx.nonce: tx.tx_hash for tx in sorted(pending, key=lambda t: t.created_at or 0)}
+        for tx in pending:
             receipt = self._receipt(tx.tx_hash)
             if receipt is not None:
                 status = TxStatus.MINED if receipt["status"] == 1 else TxStatus.FAILED
                 self.outbox.mark(tx.tx_hash, status, int(receipt["blockNumber"]))
             elif tx.nonce < mined_nonce:
-                self.outbox.mark(tx.tx_hash, TxStatus.REPLACED)  # another tx took the nonce
+                self._settle_nonce(tx.nonce)  # another transaction took the nonce
+            elif newest[tx.nonce] != tx.tx_hash:
+                continue  # a replacement of it is pending: only one of them can be mined
+            elif _stuck(tx, stuck_after):
+                try:
+                    self._broadcast(self._replace(tx))
+                except Pending:
+                    break
+                except ChainError:
+                    log.exception("the node refused the replacement of %s", tx.tx_hash)
+                    continue
+                resent += 1
             elif tx.nonce >= chain_nonce:  # the node does not have it (any more): resend
                 try:
                     self._broadcast(tx)
                 except Pending:
                     break  # the node is down: the next pass resends
+                except ChainError:
+                    log.exception("the node refused %s; its nonce is free again", tx.tx_hash)
+                    continue
                 resent += 1
         return resent
+
+    def _settle_nonce(self, nonce: int) -> None:
+        """A used nonce: the recorded transaction that was mined is settled, the rest replaced."""
+        for tx in self.outbox.by_nonce(self._chain_id, self.address, nonce):
+            receipt = self._receipt(tx.tx_hash)
+            if receipt is None:
+                self.outbox.mark(tx.tx_hash, TxStatus.REPLACED)
+            else:
+                status = TxStatus.MINED if receipt["status"] == 1 else TxStatus.FAILED
+                self.outbox.mark(tx.tx_hash, status, int(receipt["blockNumber"]))
+
+    def _replace(self, tx: OutboxTx) -> OutboxTx:
+        """Sign `tx` again at its nonce with both fee fields raised 12.5 %; record it."""
+        if tx.max_fee_per_gas is None or tx.max_priority_fee_per_gas is None:
+            raise ChainError(f"{tx.tx_hash} has no EIP-1559 fees to raise")
+        max_fee = _bumped(tx.max_fee_per_gas)
+        tip = _bumped(tx.max_priority_fee_per_gas)
+        params: dict[str, Any] = {
+            "chainId": self._chain_id,
+            "nonce": tx.nonce,
+            "to": tx.to,
+            "data": HexBytes(tx.data),
+            "value": 0,
+            "gas": tx.gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "type": 2,
+        }
+        signed = self.account.sign_transaction(params)
+        replacement = replace(
+            tx,
+            tx_hash=to_hex(bytes(signed.hash)),
+            raw=bytes(signed.raw_transaction),
+            status=TxStatus.PENDING,
+            max_fee_per_gas=max_fee,
+            max_priority_fee_per_gas=tip,
+            created_at=None,
+        )
+        self.outbox.record(replacement)  # durable before broadcast, as always
+        log.warning("replaced stuck %s by %s (fees +12.5%%)", tx.tx_hash, replacement.tx_hash)
+        return replacement
 
     def _receipt(self, tx_hash: str) -> Any | None:
         try:
@@ -293,6 +356,19 @@ def _target(call: ContractFunction | ContractConstructor) -> tuple[str | None, b
     if isinstance(call, ContractConstructor):
         return None, bytes(HexBytes(call.data_in_transaction))
     return str(call.address), bytes(HexBytes(call._encode_transaction_data()))
+
+
+def _bumped(fee: int) -> int:
+    """Raise a fee by 12.5 %, rounding up, and by at least one wei."""
+    return max(fee + 1, -(-fee * 9 // 8))
+
+
+def _stuck(tx: OutboxTx, stuck_after: float | None) -> bool:
+    if stuck_after is None or tx.created_at is None or tx.max_fee_per_gas is None:
+        return False
+    if tx.max_priority_fee_per_gas is None or tx.gas is None:
+        return False
+    return time.time() - tx.created_at > stuck_after
 
 
 def _int_or_none(value: object) -> int | None:

@@ -87,8 +87,10 @@ class Keeper:
         chain_id: int,
         start_block: int,
         cursor_name: str = "reminders",
+        replace_stuck_after: float | None = None,
     ) -> None:
         self._ledger = ledger
+        self._stuck_after = replace_stuck_after
         self._indexer = indexer
         self._engine = engine
         self._webhooks = webhooks
@@ -100,7 +102,7 @@ class Keeper:
     def run_once(self) -> KeeperRound:
         """Resend lost transactions, perform due upkeep, record reminders, deliver."""
         with self._lock:
-            self._ledger.transactor.resend_pending()
+            self._ledger.transactor.resend_pending(stuck_after=self._stuck_after)
             performed = self._perform()
             recorded, scanned_to = self._scan()
             stats = self._webhooks.deliver_due()

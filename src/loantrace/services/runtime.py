@@ -141,6 +141,7 @@ class Runtime:
             chain_id=node.chain_id,
             start_block=settings.ledger_start_block,
             cursor_name=REMINDER_CURSOR,
+            replace_stuck_after=settings.replace_stuck_after_seconds,
         )
         return cls(
             settings=settings,

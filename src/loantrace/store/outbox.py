@@ -12,6 +12,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, text
@@ -90,7 +91,7 @@ class SqlOutbox:
                     OutboxRow.intent == intent,
                     col(OutboxRow.status).in_(_LIVE),
                 )
-                .order_by(col(OutboxRow.nonce).desc())
+                .order_by(col(OutboxRow.nonce).desc(), col(OutboxRow.created_at).desc())
                 .limit(1)
             ).first()
         return None if row is None else _tx(row)
@@ -127,6 +128,18 @@ class SqlOutbox:
                     OutboxRow.nonce >= nonce,
                 )
                 .order_by(col(OutboxRow.nonce))
+            ).all()
+        return [_tx(r) for r in rows]
+
+    def by_nonce(self, chain_id: int, sender: str, nonce: int) -> list[OutboxTx]:
+        """Return every transaction recorded with this nonce (replacements included)."""
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(OutboxRow).where(
+                    OutboxRow.chain_id == chain_id,
+                    OutboxRow.sender == sender,
+                    OutboxRow.nonce == nonce,
+                )
             ).all()
         return [_tx(r) for r in rows]
 
@@ -197,4 +210,9 @@ def _tx(row: OutboxRow) -> OutboxTx:
             None if row.max_priority_fee_per_gas is None else int(row.max_priority_fee_per_gas)
         ),
         gas=row.gas,
+        created_at=_aware(row.created_at).timestamp(),
     )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
