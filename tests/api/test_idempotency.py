@@ -16,10 +16,10 @@ from web3.types import RPCEndpoint
 
 from loantrace.api.app import create_app
 from loantrace.chain.node import connect
-from loantrace.chain.outbox import TxStatus
 from loantrace.devtools.anvil import Anvil
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.hexcodec import to_hex
+from loantrace.outbox import TxStatus
 from loantrace.services.runtime import Runtime
 from loantrace.store.models import AgreementRow, MovementRow, OutboxRow
 from tests.api.conftest import assert_problem, form_of

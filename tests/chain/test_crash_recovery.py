@@ -15,9 +15,9 @@ import pytest
 from sqlmodel import Session, select
 
 from loantrace.chain.node import connect
-from loantrace.chain.outbox import TxStatus
 from loantrace.chain.registry import RegistryClient
 from loantrace.devtools.anvil import Anvil
+from loantrace.outbox import TxStatus
 from loantrace.store.models import OutboxRow
 from tests.conftest import raw_transactor, start_runtime
 

@@ -15,11 +15,11 @@ from web3 import Web3
 from web3.types import RPCEndpoint
 
 from loantrace.chain.node import Node, connect
-from loantrace.chain.outbox import MemoryOutbox, OutboxTx, TxStatus
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
 from loantrace.devtools.anvil import Anvil
 from loantrace.domain.errors import Conflict, Pending
+from loantrace.outbox import MemoryOutbox, OutboxTx, TxStatus
 from loantrace.services.runtime import Runtime
 from loantrace.store.db import init_schema, make_engine
 from loantrace.store.outbox import SqlOutbox

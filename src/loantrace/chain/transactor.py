@@ -28,9 +28,9 @@ except ImportError:  # pragma: no cover - eth-tester is a dependency, but keep c
 
 from loantrace.chain.errors import RevertDecoder
 from loantrace.chain.node import TRANSPORT_ERRORS
-from loantrace.chain.outbox import MemoryOutbox, Outbox, OutboxTx, TxStatus
 from loantrace.domain.errors import ChainError, Conflict, LoantraceError, Pending
 from loantrace.domain.hexcodec import to_hex
+from loantrace.outbox import MemoryOutbox, Outbox, OutboxTx, TxStatus
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ class Transactor:
         """
         to, data = _target(call)
         with self.outbox.lock(self._chain_id, self.address):
-            adopt = intent is not None and self._use_intents
-            tx = self._adoptable(intent, data) if adopt and intent is not None else None
+            use = intent is not None and self._use_intents
+            tx = self._adoptable(intent, data) if use and intent is not None else None
             if tx is None:
                 tx = self._sign_and_record(call, to, data, intent)
                 self._broadcast(tx)
@@ -136,10 +136,8 @@ class Transactor:
                 tx.tx_hash,
             ) from None
         block_number = int(receipt["blockNumber"])
-        if receipt["status"] != 1:
-            self.outbox.mark(tx.tx_hash, TxStatus.FAILED, block_number)
+        if not self._settle(tx, receipt):
             raise self._replay_revert(tx, block_number)
-        self.outbox.mark(tx.tx_hash, TxStatus.MINED, block_number)
         block = self._w3.eth.get_block(block_number)
         return TxResult(
             tx_hash=tx.tx_hash,
@@ -189,9 +187,10 @@ class Transactor:
         intent: str | None,
     ) -> OutboxTx:
         chain_nonce = self._chain_nonce()
-        if chain_nonce < self.outbox.next_nonce(self._chain_id, self.address, chain_nonce):
-            self._heal(chain_nonce)  # the node lost some of ours: give them back first
-        nonce = self.outbox.next_nonce(self._chain_id, self.address, self._chain_nonce())
+        nonce = self.outbox.next_nonce(self._chain_id, self.address, chain_nonce)
+        if chain_nonce < nonce:  # the node lost some of ours: give them back first
+            self._heal(chain_nonce)
+            nonce = self.outbox.next_nonce(self._chain_id, self.address, self._chain_nonce())
         try:
             params: TxParams = {
                 "from": self.account.address,
@@ -249,8 +248,7 @@ class Transactor:
         for tx in pending:
             receipt = self._receipt(tx.tx_hash)
             if receipt is not None:
-                status = TxStatus.MINED if receipt["status"] == 1 else TxStatus.FAILED
-                self.outbox.mark(tx.tx_hash, status, int(receipt["blockNumber"]))
+                self._settle(tx, receipt)
             elif tx.nonce < mined_nonce:
                 self._settle_nonce(tx.nonce)  # another transaction took the nonce
             elif newest[tx.nonce] != tx.tx_hash:
@@ -282,8 +280,14 @@ class Transactor:
             if receipt is None:
                 self.outbox.mark(tx.tx_hash, TxStatus.REPLACED)
             else:
-                status = TxStatus.MINED if receipt["status"] == 1 else TxStatus.FAILED
-                self.outbox.mark(tx.tx_hash, status, int(receipt["blockNumber"]))
+                self._settle(tx, receipt)
+
+    def _settle(self, tx: OutboxTx, receipt: Any) -> bool:
+        """Record the outcome of a mined transaction; return whether it succeeded."""
+        succeeded = bool(receipt["status"] == 1)
+        status = TxStatus.MINED if succeeded else TxStatus.FAILED
+        self.outbox.mark(tx.tx_hash, status, int(receipt["blockNumber"]))
+        return succeeded
 
     def _replace(self, tx: OutboxTx) -> OutboxTx:
         """Sign `tx` again at its nonce with both fee fields raised 12.5 %; record it."""

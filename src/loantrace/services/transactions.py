@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loantrace.chain.outbox import TxStatus
 from loantrace.chain.transactor import Transactor
 from loantrace.domain.errors import NotFound, Pending
 from loantrace.domain.hexcodec import to_hex
+from loantrace.outbox import TxStatus
 
 
 @dataclass(frozen=True)

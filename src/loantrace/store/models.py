@@ -210,7 +210,7 @@ class IndexedBlockRow(SQLModel, table=True):
 
 
 class OutboxRow(SQLModel, table=True):
-    """A signed transaction, recorded before it is broadcast (see `chain.outbox`)."""
+    """A signed transaction, recorded before it is broadcast (see `loantrace.outbox`)."""
 
     __tablename__ = "outbox"
 

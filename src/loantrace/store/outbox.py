@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from loantrace.chain.outbox import OutboxTx, TxStatus
+from loantrace.outbox import OutboxTx, TxStatus
 from loantrace.store.db import session_scope
 from loantrace.store.models import OutboxRow, utcnow
 
@@ -82,19 +83,16 @@ class SqlOutbox:
 
     def by_intent(self, chain_id: int, sender: str, intent: str) -> OutboxTx | None:
         """Return the newest live transaction recorded for `intent`."""
-        with Session(self._engine) as session:
-            row = session.exec(
-                select(OutboxRow)
-                .where(
-                    OutboxRow.chain_id == chain_id,
-                    OutboxRow.sender == sender,
-                    OutboxRow.intent == intent,
-                    col(OutboxRow.status).in_(_LIVE),
-                )
-                .order_by(col(OutboxRow.nonce).desc(), col(OutboxRow.created_at).desc())
-                .limit(1)
-            ).first()
-        return None if row is None else _tx(row)
+        newest = (col(OutboxRow.nonce).desc(), col(OutboxRow.created_at).desc())
+        found = self._of_sender(
+            chain_id,
+            sender,
+            OutboxRow.intent == intent,
+            col(OutboxRow.status).in_(_LIVE),
+            order=newest,
+            limit=1,
+        )
+        return found[0] if found else None
 
     def by_hash(self, tx_hash: str) -> OutboxTx | None:
         """Return the transaction recorded under `tx_hash`."""
@@ -104,43 +102,34 @@ class SqlOutbox:
 
     def pending(self, chain_id: int, sender: str) -> list[OutboxTx]:
         """Return the sender's pending transactions, lowest nonce first."""
-        with Session(self._engine) as session:
-            rows = session.exec(
-                select(OutboxRow)
-                .where(
-                    OutboxRow.chain_id == chain_id,
-                    OutboxRow.sender == sender,
-                    OutboxRow.status == TxStatus.PENDING.value,
-                )
-                .order_by(col(OutboxRow.nonce))
-            ).all()
-        return [_tx(r) for r in rows]
+        return self._of_sender(chain_id, sender, OutboxRow.status == TxStatus.PENDING.value)
 
     def mined_from(self, chain_id: int, sender: str, nonce: int) -> list[OutboxTx]:
         """Return the sender's transactions recorded as mined with a nonce >= `nonce`."""
-        with Session(self._engine) as session:
-            rows = session.exec(
-                select(OutboxRow)
-                .where(
-                    OutboxRow.chain_id == chain_id,
-                    OutboxRow.sender == sender,
-                    OutboxRow.status == TxStatus.MINED.value,
-                    OutboxRow.nonce >= nonce,
-                )
-                .order_by(col(OutboxRow.nonce))
-            ).all()
-        return [_tx(r) for r in rows]
+        return self._of_sender(
+            chain_id, sender, OutboxRow.status == TxStatus.MINED.value, OutboxRow.nonce >= nonce
+        )
 
     def by_nonce(self, chain_id: int, sender: str, nonce: int) -> list[OutboxTx]:
         """Return every transaction recorded with this nonce (replacements included)."""
+        return self._of_sender(chain_id, sender, OutboxRow.nonce == nonce)
+
+    def _of_sender(
+        self,
+        chain_id: int,
+        sender: str,
+        *conditions: Any,
+        order: tuple[Any, ...] = (col(OutboxRow.nonce),),
+        limit: int | None = None,
+    ) -> list[OutboxTx]:
+        """Return the sender's transactions matching `conditions`, lowest nonce first."""
+        query = (
+            select(OutboxRow)
+            .where(OutboxRow.chain_id == chain_id, OutboxRow.sender == sender, *conditions)
+            .order_by(*order)
+        )
         with Session(self._engine) as session:
-            rows = session.exec(
-                select(OutboxRow).where(
-                    OutboxRow.chain_id == chain_id,
-                    OutboxRow.sender == sender,
-                    OutboxRow.nonce == nonce,
-                )
-            ).all()
+            rows = session.exec(query if limit is None else query.limit(limit)).all()
         return [_tx(r) for r in rows]
 
     def mark(self, tx_hash: str, status: TxStatus, block_number: int | None = None) -> None:

@@ -10,7 +10,9 @@ the same bytes if the node no longer has it, and adopts its receipt.
 An *intent* names what a transaction does (a notarisation, a bank reference): a second
 request with the same intent adopts the first transaction instead of sending another one.
 
-`chain/` owns this port and an in-memory implementation; `store/` provides the durable one.
+This port sits outside both adapters, which never import each other: `chain/` (the
+transactor) uses it with the in-memory implementation below, `store/` provides the durable
+one, and `services/` wires them together.
 """
 
 from __future__ import annotations
