@@ -8,7 +8,7 @@ and the encoding below must match the contract byte for byte.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
@@ -94,6 +94,8 @@ class LoanTerms:
     purpose: str
     fee_per_instalment: int = 0
     custom: tuple[CustomInstalment, ...] | None = None
+    # Built once, in __post_init__: the terms are immutable, so is their schedule.
+    _schedule: Schedule = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_int("principal", self.principal, 1, MAX_PRINCIPAL)
@@ -114,7 +116,8 @@ class LoanTerms:
             self._check_custom()
         elif self.custom is not None:
             raise InvalidInput("terms.schedule is only allowed with repayment_method custom")
-        self.schedule()  # every combination the schedule refuses is refused here too
+        # Every combination the schedule refuses is refused here too.
+        object.__setattr__(self, "_schedule", self._build_schedule())
 
     def _check_custom(self) -> None:
         if not isinstance(self.custom, tuple) or not self.custom:
@@ -155,6 +158,9 @@ class LoanTerms:
 
     def schedule(self) -> Schedule:
         """Return the repayment schedule these terms define."""
+        return self._schedule
+
+    def _build_schedule(self) -> Schedule:
         start = date.fromisoformat(self.start_date)
         if self.custom is not None:
             return custom_schedule(
