@@ -51,6 +51,7 @@ def index(
     interval: Annotated[float, typer.Option(help="seconds between passes")] = 5.0,
 ) -> None:
     """Copy our contracts' events into the database (cursor, confirmations, reorg repair)."""
+    import signal
     import threading
 
     from loantrace.services.runtime import Runtime
@@ -60,12 +61,16 @@ def index(
     if current.embedded:
         fail("the embedded chain lives inside `loantrace serve`, which indexes on read")
     runtime = Runtime.start(current)
-    while True:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.is_set():  # a signal ends the loop between passes, never inside one
         run = runtime.indexer.run_once()
         console.print(f"indexed blocks {run.from_block}..{run.to_block}: {run.events} events")
         if once:
-            return
-        threading.Event().wait(interval)
+            break
+        stop.wait(interval)
+    runtime.close()
 
 
 def _runtime() -> Any:

@@ -8,6 +8,8 @@
   moves back to the newest block that is still canonical, so re-indexing repairs the copy.
 - `eth_getLogs` is filtered by our contract addresses over bounded ranges; when the node
   refuses a range, the range is halved (down to one block) and retried.
+- One writer per chain: a run holds a named lock (PostgreSQL advisory lock, or a file lock
+  beside a SQLite database), so any number of processes may run the indexer.
 - Each range is written in one database transaction; writes are keyed by
   (chain id, tx hash, log index), so re-reading a range never duplicates an event.
 """
@@ -32,6 +34,7 @@ from web3.types import FilterParams
 from loantrace.domain.errors import ChainError
 from loantrace.domain.hexcodec import to_hex
 from loantrace.store.db import read_cursor, session_scope
+from loantrace.store.locks import NamedLocks
 from loantrace.store.models import ChainEventRow, CursorRow, IndexedBlockRow
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,7 @@ class Indexer:
         self._range = max_range
         self._max_range = max_range
         self._run_lock = threading.Lock()
+        self._locks = NamedLocks(engine)
         self._topics: dict[bytes, tuple[Contract, str]] = {}
         for contract in contracts:
             abi: list[dict[str, Any]] = [dict(item) for item in contract.abi]
@@ -83,7 +87,9 @@ class Indexer:
 
     def run_once(self, *, max_blocks: int | None = None) -> IndexRun:
         """Repair any reorg, then index confirmed blocks after the cursor (up to max_blocks)."""
-        with self._run_lock:  # the API, the keeper and the loop share one indexer
+        # One writer per chain: threads of this process, and every other process (API
+        # replicas, `loantrace index`, the keeper) on the same database, take turns.
+        with self._run_lock, self._locks.held(f"index:{self._chain_id}"):
             return self._run(max_blocks)
 
     def events_after(self, *, contract: str, event: str, after_block: int) -> list[ChainEventRow]:

@@ -1,27 +1,22 @@
 """The durable transaction outbox: signed transactions in SQL, one send lock per key.
 
-The lock is a PostgreSQL session advisory lock on PostgreSQL, an exclusive `flock` on a
-file beside the database on SQLite, and a thread lock for an in-memory database (which one
-process owns). Each method commits before it returns.
+The send lock is a named lock (`store.locks`): a PostgreSQL advisory lock, or a file lock
+beside a SQLite database. Each method commits before it returns.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from loantrace.outbox import OutboxTx, TxStatus
 from loantrace.store.db import session_scope
+from loantrace.store.locks import NamedLocks
 from loantrace.store.models import OutboxRow, utcnow
 
 _LIVE = (TxStatus.PENDING.value, TxStatus.MINED.value, TxStatus.FAILED.value)
@@ -32,37 +27,11 @@ class SqlOutbox:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._thread_lock = threading.RLock()
-        database = engine.url.database
-        self._lock_file: Path | None = None
-        if engine.dialect.name == "sqlite" and database and database != ":memory:":
-            self._lock_file = Path(database).with_name(Path(database).name + ".sendlock")
+        self._locks = NamedLocks(engine)
 
     def lock(self, chain_id: int, sender: str) -> AbstractContextManager[None]:
         """Hold the send lock of (chain, sender) across threads and processes."""
-        return self._held(chain_id, sender)
-
-    @contextmanager
-    def _held(self, chain_id: int, sender: str) -> Iterator[None]:
-        with self._thread_lock:
-            if self._engine.dialect.name == "postgresql":
-                key = _lock_key(chain_id, sender)
-                with self._engine.connect() as conn:
-                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                    try:
-                        yield
-                    finally:
-                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                        conn.commit()
-            elif self._lock_file is not None:
-                with self._lock_file.open("a") as handle:
-                    fcntl.flock(handle, fcntl.LOCK_EX)
-                    try:
-                        yield
-                    finally:
-                        fcntl.flock(handle, fcntl.LOCK_UN)
-            else:
-                yield
+        return self._locks.held(f"send:{chain_id}:{sender.lower()}")
 
     def next_nonce(self, chain_id: int, sender: str, chain_nonce: int) -> int:
         """Return max(chain nonce, highest live recorded nonce + 1)."""
@@ -155,11 +124,6 @@ class SqlOutbox:
         if oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=utcnow().tzinfo)
         return int(count), (utcnow() - oldest).total_seconds()
-
-
-def _lock_key(chain_id: int, sender: str) -> int:
-    digest = hashlib.sha256(f"loantrace-send:{chain_id}:{sender.lower()}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _row(tx: OutboxTx) -> OutboxRow:

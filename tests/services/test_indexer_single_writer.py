@@ -1,0 +1,103 @@
+"""One indexer writer per chain: several `loantrace index` processes on one PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from sqlalchemy import create_engine, text
+from sqlmodel import Session, select
+
+from loantrace.chain.node import connect
+from loantrace.devtools.anvil import Anvil
+from loantrace.domain.hexcodec import to_hex
+from loantrace.services.runtime import Runtime
+from loantrace.settings import Settings
+from loantrace.store.models import ChainEventRow
+from tests.conftest import POSTGRES_ADMIN_URL, SubmissionFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.anvil, pytest.mark.postgres]
+
+INDEXERS = 3
+WRITES = 40
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[str]:
+    """A database of its own, bound to this test's contracts."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"loantrace_index_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_concurrent_indexer_processes_write_every_event_once(
+    anvil: Anvil, database: str, make_submission: SubmissionFactory, tmp_path: Path
+) -> None:
+    key = to_hex(Account.create().key)
+    settings = Settings(mode="dev", rpc_url=anvil.url, database_url=database, notary_key=key)  # type: ignore[call-arg]
+    rt = Runtime.start(settings, node=connect(anvil.url))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "LOANTRACE_MODE": "dev",
+        "LOANTRACE_RPC_URL": anvil.url,
+        "LOANTRACE_DATABASE_URL": database,
+        "LOANTRACE_NOTARY_KEY": key,
+        "LOANTRACE_REGISTRY_ADDRESS": rt.registry.address,
+        "LOANTRACE_LEDGER_ADDRESS": rt.ledger.address,
+        "LOANTRACE_FUNDFLOW_ADDRESS": rt.fundflow.address,
+        "LOANTRACE_LOG_LEVEL": "WARNING",
+    }
+    logs = [tmp_path / f"indexer{n}.log" for n in range(INDEXERS)]
+    command = [sys.executable, "-m", "loantrace.cli", "index", "--interval", "0.02"]
+    indexers = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+        for log in logs
+    ]
+    first = rt.node.head() + 1  # compare what was written during the run
+    try:
+        for _ in range(WRITES):  # events arrive while every indexer polls
+            rt.notary.notarise(make_submission(rt).submission)
+        time.sleep(1.5)
+    finally:
+        for process in indexers:
+            process.send_signal(signal.SIGINT)
+        codes = [p.wait(timeout=30) for p in indexers]
+    crashed = [log.read_text()[-2000:] for log, code in zip(logs, codes, strict=True) if code]
+    with Session(rt.engine) as session:
+        rows = session.exec(
+            select(ChainEventRow).where(ChainEventRow.chain_id == rt.node.chain_id)
+        ).all()
+    indexed = sorted(
+        (r.block_number, r.log_index, r.tx_hash) for r in rows if r.block_number >= first
+    )
+    on_chain = sorted(
+        (int(e["blockNumber"]), int(e["logIndex"]), "0x" + bytes(e["transactionHash"]).hex())
+        for e in rt.node.w3.eth.get_logs(
+            {
+                "fromBlock": first,
+                "toBlock": "latest",
+                "address": [rt.registry.address, rt.ledger.address, rt.fundflow.address],
+            }
+        )
+    )
+    found = f"{len(indexed)} events indexed, {len(crashed)} crashed"
+    print(f"{INDEXERS} indexers, {WRITES} writes: {found}")
+    rt.close()
+    assert crashed == []
+    assert len(on_chain) >= WRITES
+    assert indexed == on_chain
+    assert len(indexed) == len(set(indexed))
