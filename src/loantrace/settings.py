@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     rpc_timeout_seconds: float = Field(
         10.0, gt=0, le=300, description="timeout of every JSON-RPC request"
     )
+    chain_concurrency: int = Field(
+        24,
+        ge=1,
+        le=1000,
+        description="API requests that may wait on the node at once; the rest get 503",
+    )
+    chain_queue_seconds: float = Field(
+        2.0, ge=0, le=60, description="how long a request waits for one of those slots"
+    )
     log_level: str = Field("INFO", description="logging level")
     data_key: SecretStr | None = Field(
         None, description="Fernet key encrypting secrets at rest; dev derives a fixed one"

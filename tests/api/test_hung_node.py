@@ -1,4 +1,8 @@
-"""A hung node (SIGSTOP) holds no request past the RPC timeout and never starves /healthz."""
+"""A hung node (SIGSTOP) holds no request past the RPC timeout and starves no other route.
+
+Chain-bound routes take one of `chain_concurrency` slots before a thread; the rest are told
+503 at once, so /healthz and the database-only routes keep answering.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +24,15 @@ from tests.conftest import start_runtime
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
 
 RPC_TIMEOUT = 1.0
-REQUESTS = 60  # more than the server's thread pool (40)
+REQUESTS = 100  # far more than the server's thread pool (40)
+SLOTS = 8
 
 
 def test_a_hung_node_gives_503_in_bounded_time_and_healthz_stays_fast() -> None:
     with Anvil(chain_id=31_342) as node:
-        rt = start_runtime(connect(node.url, timeout=RPC_TIMEOUT))
+        rt = start_runtime(
+            connect(node.url, timeout=RPC_TIMEOUT), chain_concurrency=SLOTS, chain_queue_seconds=0.5
+        )
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="error")
@@ -48,11 +55,15 @@ def test_a_hung_node_gives_503_in_bounded_time_and_healthz_stays_fast() -> None:
             with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
                 futures = [pool.submit(verify, i) for i in range(REQUESTS)]
                 time.sleep(0.5)  # the pool is now full of requests waiting on the node
-                health = []
-                for _ in range(10):
+                health, database_only = [], []
+                for i in range(10):
                     started = time.monotonic()
                     assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
                     health.append(time.monotonic() - started)
+                    started = time.monotonic()
+                    reminders = f"{url}/v1/loans/0x{i:064x}/reminders"  # the database alone
+                    assert httpx.get(reminders, timeout=5).status_code == 404
+                    database_only.append(time.monotonic() - started)
                 results = [f.result() for f in futures]
         finally:
             process.send_signal(signal.SIGCONT)
@@ -60,10 +71,12 @@ def test_a_hung_node_gives_503_in_bounded_time_and_healthz_stays_fast() -> None:
         slowest = max(seconds for _, seconds in results)
         print(
             f"hung node: {REQUESTS} verifications {dict(codes)}, slowest {slowest:.1f}s; "
-            f"/healthz slowest {max(health) * 1000:.0f} ms"
+            f"/healthz slowest {max(health) * 1000:.0f} ms, "
+            f"database-only route slowest {max(database_only) * 1000:.0f} ms"
         )
         assert codes == Counter({503: REQUESTS})
         assert max(health) < 0.5
+        assert max(database_only) < 0.5
         assert slowest < 30
         assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200  # the node is back
         server.should_exit = True

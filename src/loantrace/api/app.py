@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from loantrace import __version__
 from loantrace.api import problems
+from loantrace.api.chain_gate import ChainGate
 from loantrace.api.flow_routes import router as flow_router
 from loantrace.api.limits import BodySizeLimit
 from loantrace.api.loan_routes import router as loan_router
@@ -26,6 +27,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="loantrace", version=__version__, description=DESCRIPTION)
     app.state.runtime = runtime
     app.state.webhooks = runtime.webhooks
+    app.state.chain_gate = ChainGate(
+        runtime.settings.chain_concurrency, runtime.settings.chain_queue_seconds
+    )
     problems.install(app)
     app.include_router(router)
     app.include_router(loan_router)

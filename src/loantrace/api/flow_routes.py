@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import RuntimeDep
 from loantrace.domain.audit import Finding
 from loantrace.domain.hexcodec import parse_bytes32, to_hex
@@ -16,7 +17,7 @@ from loantrace.domain.tracing import FlowGraph, Movement, Policy
 from loantrace.presenters import finding_json, graph_json
 from loantrace.services.flows import MAX_HOPS
 
-router = APIRouter(tags=["flows"])
+router = APIRouter(tags=["flows"], dependencies=[ChainBound])  # every route reads the node
 
 Amount = Annotated[int, Field(strict=True, gt=0, le=2**53 - 1, description="minor units")]
 Code = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,31}$", examples=["CONSUMPTION"])]

@@ -7,12 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import RuntimeDep
 from loantrace.domain.hexcodec import parse_bytes32
 from loantrace.services.loans import LoanView, Movement, iso
 from loantrace.store.models import MovementRow
 
-router = APIRouter(tags=["loans"])
+router = APIRouter(tags=["loans"], dependencies=[ChainBound])  # every route reads the node
 
 LoanIdPath = Annotated[str, Path(description="loan id: the digest of its notarised agreement")]
 Amount = Annotated[int, Field(strict=True, gt=0, le=2**53 - 1, description="minor units")]

@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import RuntimeDep
 from loantrace.api.schemas import (
     AgreementIn,
@@ -93,7 +94,7 @@ def receipt_out(receipt: Receipt) -> ReceiptOut:
     return ReceiptOut.model_validate(receipt_json(receipt))
 
 
-@router.post("/v1/agreements", status_code=201, tags=["agreements"])
+@router.post("/v1/agreements", status_code=201, tags=["agreements"], dependencies=[ChainBound])
 def notarise(
     runtime: RuntimeDep,
     response: Response,
@@ -128,7 +129,9 @@ def notarise(
     return receipt_out(receipt)
 
 
-@router.post("/v1/agreements/batch", status_code=201, tags=["agreements"])
+@router.post(
+    "/v1/agreements/batch", status_code=201, tags=["agreements"], dependencies=[ChainBound]
+)
 def notarise_batch(runtime: RuntimeDep, body: BatchIn) -> BatchOut:
     """Anchor many agreements under one Merkle root; each receipt carries its proof."""
     submissions = [
@@ -139,7 +142,7 @@ def notarise_batch(runtime: RuntimeDep, body: BatchIn) -> BatchOut:
     return BatchOut(root=root, count=len(receipts), receipts=[receipt_out(r) for r in receipts])
 
 
-@router.get("/v1/agreements/typed-data", tags=["agreements"])
+@router.get("/v1/agreements/typed-data", tags=["agreements"], dependencies=[ChainBound])
 def agreement_typed_data(
     runtime: RuntimeDep,
     digest: Annotated[str, Query(description="SHA-256 of the document, hex")],
@@ -168,7 +171,7 @@ def agreement_typed_data(
     return TypedDataOut.model_validate(document | {"disclosure": disclosure})
 
 
-@router.get("/v1/agreements/{digest}", tags=["agreements"])
+@router.get("/v1/agreements/{digest}", tags=["agreements"], dependencies=[ChainBound])
 def get_agreement(runtime: RuntimeDep, digest: str) -> ReceiptOut:
     """Return the status and receipt of a notarised agreement."""
     key = to_hex(parse_bytes32(digest, field="digest"))
@@ -179,7 +182,9 @@ def get_agreement(runtime: RuntimeDep, digest: str) -> ReceiptOut:
     return receipt_out(receipt_of(row, runtime.registry))
 
 
-@router.get("/v1/agreements/{digest}/revocation-typed-data", tags=["agreements"])
+@router.get(
+    "/v1/agreements/{digest}/revocation-typed-data", tags=["agreements"], dependencies=[ChainBound]
+)
 def revocation_typed_data_of(
     runtime: RuntimeDep,
     digest: str,
@@ -197,7 +202,7 @@ def revocation_typed_data_of(
     return TypedDataOut.model_validate(document)
 
 
-@router.post("/v1/agreements/{digest}/revoke", tags=["agreements"])
+@router.post("/v1/agreements/{digest}/revoke", tags=["agreements"], dependencies=[ChainBound])
 def revoke(runtime: RuntimeDep, digest: str, body: RevokeIn) -> ReceiptOut:
     """Revoke a notarised agreement (its lender only; with the borrower's consent while it
     backs an open loan) with a reason code."""
@@ -210,7 +215,7 @@ def revoke(runtime: RuntimeDep, digest: str, body: RevokeIn) -> ReceiptOut:
     return receipt_out(receipt)
 
 
-@router.post("/v1/verify", tags=["verify"])
+@router.post("/v1/verify", tags=["verify"], dependencies=[ChainBound])
 def verify(
     runtime: RuntimeDep,
     document: Annotated[UploadFile | None, File(description="the document to check")] = None,
@@ -247,7 +252,7 @@ def readyz(runtime: RuntimeDep) -> dict[str, Any]:
     return {"status": "ready", "checks": runtime.readiness()}
 
 
-@router.get("/v1/transactions/{tx_hash}", tags=["ops"])
+@router.get("/v1/transactions/{tx_hash}", tags=["ops"], dependencies=[ChainBound])
 def transaction(runtime: RuntimeDep, tx_hash: str) -> dict[str, Any]:
     """Return where a transaction this service accepted stands (the 202 status URL)."""
     status = transaction_status(
