@@ -72,7 +72,7 @@ def test_two_replicas_and_a_keeper_share_one_key_without_a_nonce_error(
         receipt = rt.notary.notarise(make_submission(rt, terms=terms).submission)
         view = rt.loans.register(bytes.fromhex(receipt.digest[2:]))
         rt.loans.disburse(
-            bytes.fromhex(view.row.loan_id[2:]), Movement(10_000, b"\x01" * 32, f"K{n}")
+            bytes.fromhex(view.loan_id[2:]), Movement(10_000, b"\x01" * 32, f"K{n}")
         )
     rt.node.advance_time(5 * DAY)
     env = {

@@ -57,7 +57,7 @@ def test_both_audits_agree_and_overdue_carries_the_outstanding(
     terms = terms_at(rt.node.now(), principal=120_000, instalments=2, first_in_days=5)
     receipt = rt.notary.notarise(make_submission(rt, terms=terms).submission)
     view = rt.loans.register(bytes.fromhex(receipt.digest[2:]))
-    ours = view.row.loan_id
+    ours = view.loan_id
     rt.loans.disburse(bytes.fromhex(ours[2:]), Movement(120_000, b"\x0a" * 32, "D-1"))
     theirs = _elsewhere(rt)
     rt.node.advance_time(40 * DAY)  # both loans miss their first instalment

@@ -45,7 +45,7 @@ def _active_loan(rt: Runtime, make: SubmissionFactory) -> tuple[bytes, int]:
     )
     receipt = rt.notary.notarise(make(rt, terms=terms).submission)
     view = rt.loans.register(bytes.fromhex(receipt.digest[2:]))
-    loan_id = bytes.fromhex(view.row.loan_id[2:])
+    loan_id = bytes.fromhex(view.loan_id[2:])
     rt.loans.disburse(loan_id, Movement(200_000, b"\x01" * 32, f"D-{receipt.digest}"))
     return loan_id, view.schedule.instalments[0].due_at
 

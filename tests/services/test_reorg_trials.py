@@ -80,7 +80,7 @@ def test_random_reorgs_never_deliver_an_orphaned_reminder(
             terms = terms_at(rt.node.now(), principal=40_000, instalments=4, first_in_days=3 + n)
             receipt = rt.notary.notarise(make_submission(rt, terms=terms).submission)
             view = rt.loans.register(bytes.fromhex(receipt.digest[2:]))
-            loan_id = bytes.fromhex(view.row.loan_id[2:])
+            loan_id = bytes.fromhex(view.loan_id[2:])
             rt.loans.disburse(loan_id, Movement(40_000, b"\x0c" * 32, f"R-{n}"))
         depths = []
         for _trial in range(TRIALS):

@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import RuntimeDep
 from loantrace.domain.hexcodec import parse_bytes32
+from loantrace.services.loan_index import MovementRecord
 from loantrace.services.loans import LoanView, Movement, iso
-from loantrace.store.models import MovementRow
 
 router = APIRouter(tags=["loans"], dependencies=[ChainBound])  # every route reads the node
 
@@ -51,17 +51,18 @@ class RepaymentIn(BaseModel):
 
 
 class MovementOut(BaseModel):
-    """A recorded disbursement or repayment."""
+    """A disbursement or repayment: its chain evidence, and the bank reference if recorded here."""
 
-    id: int
+    id: int | None = Field(description="this service's record of it; null if recorded elsewhere")
     loan_id: str
     kind: Literal["disbursement", "repayment"]
     amount: int
     account: str
-    external_ref: str
+    external_ref: str | None = Field(description="the bank's reference (on chain only hashed)")
     tx_hash: str
     block_number: int
-    block_timestamp: int
+    log_index: int | None = Field(description="null until the event is indexed")
+    block_timestamp: int | None
 
 
 class InstalmentOut(BaseModel):
@@ -101,7 +102,9 @@ class LoanOut(BaseModel):
     start_at: int
     purpose: str
     repayment_method: str
-    status: Literal["registered", "active", "repaid", "defaulted"]
+    status: Literal["unconfirmed", "registered", "active", "repaid", "defaulted"] = Field(
+        description="from the indexed chain events; unconfirmed until the registration is indexed"
+    )
     disbursed: int
     repaid: int
     outstanding: int
@@ -114,18 +117,18 @@ class LoanOut(BaseModel):
     movements: list[MovementOut]
 
 
-def _movement_out(row: MovementRow) -> MovementOut:
-    assert row.id is not None
+def _movement_out(m: MovementRecord) -> MovementOut:
     return MovementOut(
-        id=row.id,
-        loan_id=row.loan_id,
-        kind=row.kind,
-        amount=row.amount,
-        account=row.account,
-        external_ref=row.external_ref,
-        tx_hash=row.tx_hash,
-        block_number=row.block_number,
-        block_timestamp=row.block_timestamp,
+        id=m.record_id,
+        loan_id=m.loan_id,
+        kind=m.kind,
+        amount=m.amount,
+        account=m.account,
+        external_ref=m.external_ref,
+        tx_hash=m.tx_hash,
+        block_number=m.block_number,
+        log_index=m.log_index,
+        block_timestamp=m.block_timestamp,
     )
 
 
@@ -148,32 +151,32 @@ def loan_out(view: LoanView) -> LoanOut:
         )
         for i in view.schedule.instalments
     ]
-    row, chain = view.row, view.on_chain
+    loan = view.loan
     return LoanOut(
-        loan_id=row.loan_id,
-        digest=row.digest,
-        lender=row.lender,
-        borrower_commitment=row.borrower_commitment,
-        principal=row.principal,
-        currency=row.currency,
-        apr_bps=row.apr_bps,
-        rate_cap_bps=row.rate_cap_bps,
+        loan_id=loan.loan_id,
+        digest=loan.digest,
+        lender=loan.lender,
+        borrower_commitment=loan.borrower_commitment,
+        principal=loan.principal,
+        currency=loan.currency,
+        apr_bps=loan.apr_bps,
+        rate_cap_bps=loan.rate_cap_bps,
         annual_cost_bps=view.signed_cost_bps,
         actual_cost_bps=view.actual_cost_bps,
-        start_at=row.start_at,
-        purpose=row.purpose,
-        repayment_method=row.repayment_method,
-        status=chain.status.name.lower(),
-        disbursed=chain.disbursed,
-        repaid=chain.repaid,
+        start_at=loan.start_at,
+        purpose=loan.purpose,
+        repayment_method=loan.repayment_method,
+        status=loan.status,
+        disbursed=loan.disbursed,
+        repaid=loan.repaid,
         outstanding=view.outstanding,
         days_past_due=view.days_past_due,
         bucket=view.bucket,
         bucket_label=view.bucket_label,
         as_of=iso(view.as_of),
-        registered_tx=row.tx_hash,
+        registered_tx=loan.registered_tx,
         schedule=schedule,
-        movements=[_movement_out(m) for m in view.movements],
+        movements=[_movement_out(m) for m in view.loan.movements],
     )
 
 

@@ -123,7 +123,7 @@ def run_cap_demo(runtime: Runtime, result: DemoResult) -> bytes:
         ),
     )
     view = runtime.loans.register(deducted)
-    loan_id = bytes.fromhex(view.row.loan_id[2:])
+    loan_id = bytes.fromhex(view.loan_id[2:])
     runtime.loans.disburse(loan_id, Movement(270_000, ACCOUNT, "CAP-D-402"))
     runtime.loans.repay(loan_id, Movement(view.outstanding, ACCOUNT, "CAP-R-402"))
     return loan_id

@@ -32,7 +32,7 @@ def _loan(runtime: Runtime, number: int, borrower_account: bytes) -> bytes:
     document = f"LOAN AGREEMENT No. FLOW-{number:04d}\n".encode()
     receipt = runtime.notary.notarise(signed_submission(runtime, document, number, None, terms))
     view = runtime.loans.register(bytes.fromhex(receipt.digest[2:]))
-    loan_id = bytes.fromhex(view.row.loan_id[2:])
+    loan_id = bytes.fromhex(view.loan_id[2:])
     runtime.loans.disburse(loan_id, Movement(100_000, borrower_account, f"FLOW-D-{number}"))
     return loan_id
 

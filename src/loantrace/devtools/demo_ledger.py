@@ -33,7 +33,7 @@ def _loan(runtime: Runtime, number: int, terms: LoanTerms) -> bytes:
     document = f"LOAN AGREEMENT No. LEDGER-{number:04d}\n".encode()
     receipt = runtime.notary.notarise(signed_submission(runtime, document, number, None, terms))
     view = runtime.loans.register(bytes.fromhex(receipt.digest[2:]))
-    loan_id = bytes.fromhex(view.row.loan_id[2:])
+    loan_id = bytes.fromhex(view.loan_id[2:])
     runtime.loans.disburse(loan_id, Movement(terms.principal, ACCOUNT, f"DEMO-D-{number}"))
     return loan_id
 
@@ -79,7 +79,7 @@ def run_ledger_demo(runtime: Runtime, result: DemoResult) -> list[ReminderLine]:
             DemoStep(
                 "loan A: disbursed, repaid in full before due",
                 to_hex(loan_a),
-                runtime.loans.view(loan_a).on_chain.status.name.lower(),
+                runtime.loans.view(loan_a).loan.status,
                 "repaid",
             )
         )

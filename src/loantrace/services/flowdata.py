@@ -65,7 +65,7 @@ class FlowData:
             self.repaid[movement.loan_id] += movement.amount
 
 
-def _instalment(raw: object) -> tuple[int, int, int, int]:
+def instalment_of(raw: object) -> tuple[int, int, int, int]:
     """Read an indexed `Instalment` (a list in ABI order, or a mapping by field name)."""
     if isinstance(raw, dict):
         return (int(raw["dueAt"]), int(raw["principal"]), int(raw["interest"]), int(raw["fees"]))
@@ -100,7 +100,7 @@ def build(rows: Iterable[ChainEventRow]) -> FlowData:
             data.loans[args["loanId"]] = replace(
                 data.loans[args["loanId"]],
                 start_at=int(args["startAt"]),
-                schedule=tuple(_instalment(i) for i in args["schedule"]),
+                schedule=tuple(instalment_of(i) for i in args["schedule"]),
             )
         elif row.event == "LoanDisbursed":
             data.paid_out[args["loanId"]].append((int(args["disbursedAt"]), int(args["amount"])))

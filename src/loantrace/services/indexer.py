@@ -85,6 +85,11 @@ class Indexer:
                     topic = event_abi_to_log_topic(item)  # type: ignore[arg-type]
                     self._topics[bytes(topic)] = (contract, str(item["name"]))
 
+    @property
+    def chain_id(self) -> int:
+        """Return the id of the chain this indexer reads."""
+        return self._chain_id
+
     def run_once(self, *, max_blocks: int | None = None) -> IndexRun:
         """Repair any reorg, then index confirmed blocks after the cursor (up to max_blocks)."""
         # One writer per chain: threads of this process, and every other process (API

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from loantrace.chain.ledger import LedgerClient, LoanOnChain
+from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.transactor import TxResult
 from loantrace.domain.agreement import Agreement
 from loantrace.domain.cost import annual_cost_bps, loan_cash_flows
@@ -28,9 +28,17 @@ from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.ratecap import cap_breaches
 from loantrace.domain.schedule import Instalment, Schedule
 from loantrace.domain.terms import LoanTerms
+from loantrace.services.indexer import Indexer
+from loantrace.services.loan_index import (
+    LOAN_EVENTS,
+    IndexedLoan,
+    MovementRecord,
+    indexed_loan,
+    movement_of,
+)
 from loantrace.services.receipts import MerkleEvidence, signed_of
 from loantrace.store.db import session_scope
-from loantrace.store.models import AgreementRow, LoanRow, MovementRow
+from loantrace.store.models import AgreementRow, ChainEventRow, LoanRow, MovementRow
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +69,26 @@ class Movement:
 
 @dataclass(frozen=True)
 class LoanView:
-    """A loan as the chain holds it, with each instalment's state now and its real price."""
+    """A loan as the index holds it, with each instalment's state now and its real price."""
 
-    row: LoanRow
-    on_chain: LoanOnChain
-    schedule: Schedule
+    loan: IndexedLoan
     states: list[InstalmentState]
     outstanding: int
     days_past_due: int
     bucket: int
     as_of: int
-    movements: list[MovementRow]
     signed_cost_bps: int | None
     actual_cost_bps: int | None
+
+    @property
+    def loan_id(self) -> str:
+        """Return the loan id (0x hex)."""
+        return self.loan.loan_id
+
+    @property
+    def schedule(self) -> Schedule:
+        """Return the schedule the borrower signed."""
+        return self.loan.schedule
 
     @property
     def bucket_label(self) -> str:
@@ -169,12 +184,21 @@ class LoanService:
     """Register loans and record their money movements on the LoanLedger."""
 
     def __init__(
-        self, *, ledger: LedgerClient, engine: Engine, policy: ReminderPolicy, lender: str
+        self,
+        *,
+        ledger: LedgerClient,
+        engine: Engine,
+        policy: ReminderPolicy,
+        lender: str,
+        indexer: Indexer,
+        index_on_read: bool,
     ) -> None:
         self._ledger = ledger
         self._engine = engine
         self._policy = policy
         self._lender = lender
+        self._indexer = indexer
+        self._index_on_read = index_on_read
 
     @property
     def ledger(self) -> LedgerClient:
@@ -273,52 +297,46 @@ class LoanService:
             raise NotFound(f"no loan {key} is registered here")
         return row.loan_id
 
-    def disburse(self, loan_id: bytes, movement: Movement) -> tuple[MovementRow, bool]:
+    def disburse(self, loan_id: bytes, movement: Movement) -> tuple[MovementRecord, bool]:
         """Record a disbursement; return it and whether it is new (False: a retried call)."""
         return self._record(loan_id, movement, "disbursement")
 
-    def repay(self, loan_id: bytes, movement: Movement) -> tuple[MovementRow, bool]:
+    def repay(self, loan_id: bytes, movement: Movement) -> tuple[MovementRecord, bool]:
         """Record a repayment; return it and whether it is new (False: a retried call)."""
         return self._record(loan_id, movement, "repayment")
 
     def view(self, loan_ref: bytes) -> LoanView:
-        """Read a loan from the chain and compute each instalment's state at chain time."""
+        """Read a loan from the index and compute each instalment's state at chain time."""
         key = self.resolve(loan_ref)
-        loan_id = bytes.fromhex(key[2:])
+        if self._index_on_read:
+            self._indexer.run_once()
         with Session(self._engine) as session:
-            row = session.get(LoanRow, key)
-            if row is None:
+            request = session.get(LoanRow, key)
+            if request is None:
                 raise NotFound(f"no loan {key} is registered here")
-            movements = list(
-                session.exec(
-                    select(MovementRow)
-                    .where(MovementRow.loan_id == key)
-                    .order_by(col(MovementRow.id))
-                ).all()
-            )
-        on_chain = self._ledger.loan_of(loan_id)
-        if on_chain is None:
-            raise NotFound(f"loan {key} is not on chain")
-        schedule = schedule_from_json(row.schedule_json, row.start_at)
-        now = self._now()
-        states = instalment_states(schedule, on_chain.repaid, now, self._policy)
-        outstanding, days, bucket = loan_delinquency(schedule, on_chain.repaid, now, self._policy)
-        signed_cost = annual_cost_bps(loan_cash_flows([(row.start_at, row.principal)], schedule))
-        paid_out = [(m.block_timestamp, m.amount) for m in movements if m.kind == "disbursement"]
+            events = session.exec(
+                select(ChainEventRow)
+                .where(
+                    ChainEventRow.chain_id == self._indexer.chain_id,
+                    ChainEventRow.loan_id == key,
+                    col(ChainEventRow.event).in_(LOAN_EVENTS),
+                )
+                .order_by(col(ChainEventRow.block_number), col(ChainEventRow.log_index))
+            ).all()
+            records = session.exec(select(MovementRow).where(MovementRow.loan_id == key)).all()
+        requested = schedule_from_json(request.schedule_json, request.start_at)
+        loan = indexed_loan(request, events, records, requested)
+        schedule, now = loan.schedule, self._now()
+        states = instalment_states(schedule, loan.repaid, now, self._policy)
+        outstanding, days, bucket = loan_delinquency(schedule, loan.repaid, now, self._policy)
+        signed_cost = annual_cost_bps(loan_cash_flows([(loan.start_at, loan.principal)], schedule))
+        paid_out = [
+            (m.block_timestamp, m.amount)
+            for m in loan.movements
+            if m.kind == "disbursement" and m.block_timestamp is not None
+        ]
         actual_cost = annual_cost_bps(loan_cash_flows(paid_out, schedule)) if paid_out else None
-        return LoanView(
-            row,
-            on_chain,
-            schedule,
-            states,
-            outstanding,
-            days,
-            bucket,
-            now,
-            movements,
-            signed_cost,
-            actual_cost,
-        )
+        return LoanView(loan, states, outstanding, days, bucket, now, signed_cost, actual_cost)
 
     def _existing(self, movement: Movement) -> MovementRow | None:
         with Session(self._engine) as session:
@@ -329,7 +347,9 @@ class LoanService:
                 )
             ).first()
 
-    def _record(self, loan_ref: bytes, movement: Movement, kind: str) -> tuple[MovementRow, bool]:
+    def _record(
+        self, loan_ref: bytes, movement: Movement, kind: str
+    ) -> tuple[MovementRecord, bool]:
         """Record a movement once: a retry, or a concurrent duplicate, gets the first record.
 
         The chain write goes through the outbox under the reference's intent, so a retry
@@ -346,7 +366,7 @@ class LoanService:
                 movement.amount,
             )
             if same:
-                return existing, False  # a retried call: recorded once, never double-counted
+                return movement_of(existing), False  # a retry: recorded once, counted once
             raise Conflict(f"external_ref {movement.external_ref!r} was used for another movement")
         args = (loan_id, movement.amount, movement.account, movement.reference_hash)
         if kind == "disbursement":
@@ -371,9 +391,9 @@ class LoanService:
             first = self._existing(movement)
             if first is None or first.tx_hash != row.tx_hash:
                 raise
-            return first, False
+            return movement_of(first), False
         log.info("%s on loan %s tx=%s gas=%s", kind, key, result.tx_hash, result.gas_used)
-        return row, True
+        return movement_of(row), True
 
     def _now(self) -> int:
         return int(self._ledger.contract.w3.eth.get_block("latest")["timestamp"])

@@ -164,7 +164,14 @@ class Runtime:
                 registry=registry, engine=engine, account=account, max_batch=settings.max_batch_size
             ),
             verifier=Verifier(registry=registry, engine=engine),
-            loans=LoanService(ledger=ledger, engine=engine, policy=policy, lender=account.address),
+            loans=LoanService(
+                ledger=ledger,
+                engine=engine,
+                policy=policy,
+                lender=account.address,
+                indexer=indexer,
+                index_on_read=node.embedded or not settings.index_in_serve,
+            ),
             webhooks=webhooks,
             keeper=keeper,
         )
