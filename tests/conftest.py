@@ -21,7 +21,7 @@ from loantrace.domain.digest import document_digest, new_salt, party_commitment
 from loantrace.domain.errors import ConfigurationError
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.notary import Submission
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from loantrace.settings import Settings
 
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -20,7 +20,7 @@ from loantrace.devtools.anvil import Anvil, free_port
 from loantrace.domain.agreement import Agreement, Domain, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.hexcodec import to_hex
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from loantrace.settings import DEV_NOTARY_KEY, Settings
 from tests.conftest import SAMPLE_TERMS
 

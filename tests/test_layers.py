@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "loantrace"
+ABOVE_ADAPTERS = ("loantrace.api", "loantrace.devtools", "loantrace.bootstrap")
 
 
 def _imports(path: Path) -> set[str]:
@@ -30,9 +31,12 @@ def _modules(*parts: str) -> list[Path]:
     ("layer", "forbidden"),
     [
         ("domain", ("loantrace.chain", "loantrace.store", "loantrace.services", "loantrace.api")),
-        ("chain", ("loantrace.store", "loantrace.services", "loantrace.api", "loantrace.devtools")),
-        ("store", ("loantrace.chain", "loantrace.services", "loantrace.api", "loantrace.devtools")),
-        ("services", ("loantrace.api", "loantrace.cli", "loantrace.devtools")),
+        ("chain", ("loantrace.store", "loantrace.services", *ABOVE_ADAPTERS)),
+        ("store", ("loantrace.chain", "loantrace.services", *ABOVE_ADAPTERS)),
+        (
+            "services",
+            ("loantrace.api", "loantrace.cli", "loantrace.devtools", "loantrace.bootstrap"),
+        ),
         ("api", ("loantrace.devtools",)),
     ],
 )
@@ -54,5 +58,30 @@ def test_the_cli_never_imports_route_modules() -> None:
         for path in sorted(PACKAGE.glob("cli*.py"))
         for name in sorted(_imports(path))
         if name.startswith("loantrace.api") and name != "loantrace.api.app"
+    ]
+    assert offences == []
+
+
+WIRED = ("Transactor(", "SqlOutbox(", "make_engine(", "Indexer(", "LoanService(", "Notary(")
+WIRED += ("FlowService(", "WebhookService(", "Keeper(", "Verifier(", "RegistryClient(")
+
+
+def test_only_bootstrap_wires_adapters_and_use_cases() -> None:
+    offences = [
+        f"{path.relative_to(PACKAGE)} constructs {name[:-1]}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "bootstrap.py" and "devtools" not in path.parts
+        for name in WIRED
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if name in line and not line.lstrip().startswith(("class ", "def ", "#", '"""'))
+    ]
+    assert offences == []
+
+
+def test_routes_ask_for_use_cases_not_the_wiring() -> None:
+    offences = [
+        f"{path.name} imports loantrace.bootstrap"
+        for path in _modules("api")
+        if path.name not in ("app.py", "deps.py") and "loantrace.bootstrap" in _imports(path)
     ]
     assert offences == []

@@ -28,11 +28,11 @@ for module, names in (
 @app.command()
 def demo() -> None:
     """Run the demo on the embedded chain: notarise, batch, tamper, verify; exit 0 if all hold."""
+    from loantrace.bootstrap import Runtime
     from loantrace.devtools.demo import run_demo
     from loantrace.devtools.demo_cap import report_deduction, run_cap_demo
     from loantrace.devtools.demo_flows import run_flow_demo
     from loantrace.devtools.demo_ledger import run_ledger_demo
-    from loantrace.services.runtime import Runtime
     from loantrace.settings import Settings
 
     setup_logging("WARNING")
@@ -89,7 +89,7 @@ def serve(
     import uvicorn
 
     from loantrace.api.app import create_app
-    from loantrace.services.runtime import Runtime
+    from loantrace.bootstrap import Runtime
 
     settings = load_settings()
     setup_logging(settings.log_level)
@@ -139,8 +139,8 @@ def compile(
 @app.command("gas-report")
 def gas_report() -> None:
     """Print the gas of a single notarisation and of batches of 1, 16, 256 and 1,024."""
+    from loantrace.bootstrap import Runtime
     from loantrace.devtools.gas import measure, measure_ledger
-    from loantrace.services.runtime import Runtime
     from loantrace.settings import Settings
 
     setup_logging("WARNING")

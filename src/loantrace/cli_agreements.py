@@ -65,8 +65,8 @@ def _call_notarise(
             k: (json.dumps(v) if k == "terms" else v) for k, v in items[0].items() if v is not None
         }
         return [http("POST", f"{api}/v1/agreements", data=form)]
+    from loantrace.bootstrap import Runtime
     from loantrace.presenters import receipt_json
-    from loantrace.services.runtime import Runtime
     from loantrace.services.submissions import submission_from_json
 
     runtime = Runtime.start(load_settings())
@@ -144,8 +144,8 @@ def verify(
     else:
         from dataclasses import asdict
 
+        from loantrace.bootstrap import Runtime
         from loantrace.services.receipts import MerkleEvidence
-        from loantrace.services.runtime import Runtime
 
         runtime = Runtime.start(load_settings())
         evidence = MerkleEvidence.from_json(merkle) if merkle else None

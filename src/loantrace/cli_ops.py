@@ -20,7 +20,7 @@ def keeper(
     import signal
     import threading
 
-    from loantrace.services.runtime import Runtime
+    from loantrace.bootstrap import Runtime
 
     settings = load_settings()
     setup_logging(settings.log_level)
@@ -54,7 +54,7 @@ def index(
     import signal
     import threading
 
-    from loantrace.services.runtime import Runtime
+    from loantrace.bootstrap import Runtime
 
     current = load_settings()
     setup_logging(current.log_level)
@@ -74,7 +74,7 @@ def index(
 
 
 def _runtime() -> Any:
-    from loantrace.services.runtime import Runtime
+    from loantrace.bootstrap import Runtime
 
     return Runtime.start(load_settings())
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from loantrace.api.app import create_app
 from loantrace.chain.node import Node
 from loantrace.domain.hexcodec import to_hex
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.conftest import Signed, start_runtime
 
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from loantrace.domain.agreement import Domain, sign_agreement
 from loantrace.domain.hexcodec import to_hex
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.api.conftest import assert_problem, form_of
 from tests.conftest import SubmissionFactory, signed_for
 

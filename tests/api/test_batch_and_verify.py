@@ -14,7 +14,7 @@ from eth_account import Account
 from fastapi.testclient import TestClient
 
 from loantrace.domain.hexcodec import to_hex
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.api.conftest import assert_problem, form_of, json_item
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from loantrace.devtools.sample_terms import terms_at
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.api.conftest import form_of, json_item
 from tests.conftest import SubmissionFactory
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.api.conftest import assert_problem, form_of
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 

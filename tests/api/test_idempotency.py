@@ -20,7 +20,7 @@ from loantrace.devtools.anvil import Anvil
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.hexcodec import to_hex
 from loantrace.outbox import TxStatus
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from loantrace.store.models import AgreementRow, MovementRow, OutboxRow
 from tests.api.conftest import assert_problem, form_of
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory, start_runtime

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.terms import LoanTerms
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.api.conftest import assert_problem, form_of
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 

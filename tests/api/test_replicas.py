@@ -23,7 +23,7 @@ from loantrace.devtools.anvil import Anvil, free_port
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.loans import Movement
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from loantrace.settings import Settings
 from loantrace.store.models import OutboxRow
 from tests.api.conftest import form_of

@@ -18,7 +18,7 @@ from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.terms import LoanTerms
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.conftest import SubmissionFactory, raw_transactor, signed_for, start_runtime
 
 DAY = 86_400

@@ -24,7 +24,7 @@ from loantrace.domain.errors import (
     Unauthorized,
 )
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.conftest import Signed, SubmissionFactory, raw_transactor, signed_for
 
 

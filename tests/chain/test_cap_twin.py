@@ -14,7 +14,7 @@ from loantrace.domain.errors import InvalidInput
 from loantrace.domain.ratecap import allowed_charges, cap_breaches
 from loantrace.domain.schedule import Instalment, Schedule
 from loantrace.domain.terms import LoanTerms
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from loantrace.domain.agreement import Agreement, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.errors import SignatureMismatch
 from loantrace.services.notary import Submission
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.conftest import SAMPLE_TERMS
 
 ROOT = Path(__file__).resolve().parents[2]

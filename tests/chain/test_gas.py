@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loantrace.devtools.gas import measure
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 
 
 def test_batched_cost_per_document_at_256_is_under_1000_gas(embedded_runtime: Runtime) -> None:

@@ -20,7 +20,7 @@ from loantrace.chain.transactor import Transactor
 from loantrace.devtools.anvil import Anvil
 from loantrace.domain.errors import Conflict, Pending
 from loantrace.outbox import MemoryOutbox, OutboxTx, TxStatus
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from loantrace.store.db import init_schema, make_engine
 from loantrace.store.outbox import SqlOutbox
 from tests.conftest import start_runtime

@@ -28,7 +28,7 @@ from loantrace.domain.errors import (
     Unauthorized,
 )
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.conftest import SubmissionFactory, raw_registry, signed_for
 
 

@@ -13,7 +13,7 @@ from loantrace.domain.audit import Rule, Severity
 from loantrace.domain.digest import document_digest
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.loans import Movement
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.conftest import SubmissionFactory
 
 DAY = 86_400

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil
 from loantrace.domain.hexcodec import to_hex
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from loantrace.settings import Settings
 from loantrace.store.models import ChainEventRow
 from tests.conftest import POSTGRES_ADMIN_URL, SubmissionFactory

@@ -16,7 +16,7 @@ from loantrace.devtools.receiver import WebhookReceiver
 from loantrace.domain.delinquency import SECONDS_PER_DAY
 from loantrace.domain.webhooks import parse_secret
 from loantrace.services.loans import Movement
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from loantrace.store.db import read_cursor
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 

@@ -10,7 +10,7 @@ from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.services.loans import Movement
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from tests.conftest import SubmissionFactory, start_runtime
 
 pytestmark = pytest.mark.anvil

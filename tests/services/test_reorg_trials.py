@@ -23,7 +23,7 @@ from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.webhooks import idempotency_key
 from loantrace.services.indexer import Indexer
 from loantrace.services.loans import Movement
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 from loantrace.store.db import init_schema, make_engine
 from loantrace.store.models import ChainEventRow
 from tests.conftest import SubmissionFactory, start_runtime

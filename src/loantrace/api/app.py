@@ -12,7 +12,7 @@ from loantrace.api.limits import BodySizeLimit
 from loantrace.api.loan_routes import router as loan_router
 from loantrace.api.routes import router
 from loantrace.api.webhook_routes import router as webhook_router
-from loantrace.services.runtime import Runtime
+from loantrace.bootstrap import Runtime
 
 DESCRIPTION = """
 Notarise signed loan agreements on an EVM chain (singly or in Merkle batches) and verify

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from loantrace.api.chain_gate import ChainBound
-from loantrace.api.deps import RuntimeDep
+from loantrace.api.deps import FlowsDep, LoansDep
 from loantrace.domain.audit import Finding
 from loantrace.domain.hexcodec import parse_bytes32, to_hex
 from loantrace.domain.tracing import FlowGraph, Movement, Policy
 from loantrace.presenters import finding_json, graph_json
 from loantrace.services.flows import MAX_HOPS
+from loantrace.services.loans import LoanService
 
 router = APIRouter(tags=["flows"], dependencies=[ChainBound])  # every route reads the node
 
@@ -109,10 +110,12 @@ def graph_out(graph: FlowGraph, max_hops: int) -> dict[str, Any]:
 
 
 @router.post("/v1/loans/{loan_id}/transfers", status_code=201)
-def record_transfer(runtime: RuntimeDep, loan_id: str, body: TransferIn) -> dict[str, Any]:
+def record_transfer(
+    flows: FlowsDep, loans: LoansDep, loan_id: str, body: TransferIn
+) -> dict[str, Any]:
     """Record a fund-use transfer of a disbursed loan on chain (lender or REPORTER)."""
-    record = runtime.flows.record_transfer(
-        loan_id=_loan(runtime, loan_id),
+    record = flows.record_transfer(
+        loan_id=_loan(loans, loan_id),
         from_account=parse_bytes32(body.from_account, field="from_account"),
         to_account=parse_bytes32(body.to_account, field="to_account"),
         amount=body.amount,
@@ -123,35 +126,36 @@ def record_transfer(runtime: RuntimeDep, loan_id: str, body: TransferIn) -> dict
 
 
 @router.post("/v1/accounts/{commitment}/label")
-def label_account(runtime: RuntimeDep, commitment: str, body: LabelIn) -> dict[str, Any]:
+def label_account(flows: FlowsDep, commitment: str, body: LabelIn) -> dict[str, Any]:
     """Label an account commitment with a category on chain (REGULATOR or admin)."""
     account = parse_bytes32(commitment, field="commitment")
-    result = runtime.flows.label(account, body.category)
+    result = flows.label(account, body.category)
     return {"account": to_hex(account), "category": body.category, "tx_hash": result.tx_hash}
 
 
 @router.get("/v1/loans/{loan_id}/flows")
 def loan_flows(
-    runtime: RuntimeDep,
+    flows: FlowsDep,
+    loans: LoansDep,
     loan_id: str,
     policy: Annotated[Policy, Query()] = Policy.FIFO,
     max_hops: Annotated[int, Query(ge=1, le=MAX_HOPS)] = 6,
 ) -> dict[str, Any]:
     """Follow a loan's money downstream: nodes, edges with tainted amounts, destinations."""
-    key = to_hex(_loan(runtime, loan_id))
-    return graph_out(runtime.flows.trace(key, policy=policy, max_hops=max_hops), max_hops)
+    key = to_hex(_loan(loans, loan_id))
+    return graph_out(flows.trace(key, policy=policy, max_hops=max_hops), max_hops)
 
 
 @router.get("/v1/loans/{loan_id}/audit")
-def loan_audit(runtime: RuntimeDep, loan_id: str) -> list[FindingOut]:
+def loan_audit(flows: FlowsDep, loans: LoansDep, loan_id: str) -> list[FindingOut]:
     """Return the audit findings of one loan."""
-    key = to_hex(_loan(runtime, loan_id))
-    return [finding_out(f) for f in runtime.flows.audit(key)]
+    key = to_hex(_loan(loans, loan_id))
+    return [finding_out(f) for f in flows.audit(key)]
 
 
 @router.get("/v1/audit/findings", response_model=None)
 def portfolio_findings(
-    runtime: RuntimeDep,
+    flows: FlowsDep,
     lender: Annotated[str | None, Query(description="lender address")] = None,
     rule: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
     severity: Annotated[Literal["low", "medium", "high"] | None, Query()] = None,
@@ -162,7 +166,7 @@ def portfolio_findings(
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> FindingsPage | Response:
     """Portfolio findings, filtered and paginated; `format=csv` exports them all."""
-    findings = runtime.flows.portfolio(
+    findings = flows.portfolio(
         lender=lender, rule=rule, severity=severity, from_block=from_block, to_block=to_block
     )
     if format == "csv":
@@ -174,10 +178,10 @@ def portfolio_findings(
 
 
 @router.get("/v1/accounts/{commitment}/flows")
-def account_flows(runtime: RuntimeDep, commitment: str) -> dict[str, Any]:
+def account_flows(flows: FlowsDep, commitment: str) -> dict[str, Any]:
     """Every movement into or out of an account commitment, and its category."""
     account = to_hex(parse_bytes32(commitment, field="commitment"))
-    category, movements = runtime.flows.account_flows(account)
+    category, movements = flows.account_flows(account)
     return {
         "account": account,
         "category": category,
@@ -195,6 +199,6 @@ def _csv(findings: list[Finding]) -> str:
     return out.getvalue()
 
 
-def _loan(runtime: RuntimeDep, loan_id: str) -> bytes:
+def _loan(loans: LoanService, loan_id: str) -> bytes:
     """Return the loan id of a path value: a loan id, or the digest of a loan's agreement."""
-    return runtime.loans.loan_id_of(parse_bytes32(loan_id, field="loan_id"))
+    return loans.loan_id_of(parse_bytes32(loan_id, field="loan_id"))

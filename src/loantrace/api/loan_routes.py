@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from loantrace.api.chain_gate import ChainBound
-from loantrace.api.deps import RuntimeDep
+from loantrace.api.deps import LoansDep
 from loantrace.domain.hexcodec import parse_bytes32
 from loantrace.services.loan_index import MovementRecord
 from loantrace.services.loans import LoanView, Movement, iso
@@ -181,38 +181,38 @@ def loan_out(view: LoanView) -> LoanOut:
 
 
 @router.post("/v1/loans", status_code=201)
-def register_loan(runtime: RuntimeDep, body: LoanIn) -> LoanOut:
+def register_loan(loans: LoansDep, body: LoanIn) -> LoanOut:
     """Register the loan of a notarised agreement, with the schedule of its terms."""
-    return loan_out(runtime.loans.register(parse_bytes32(body.digest, field="digest")))
+    return loan_out(loans.register(parse_bytes32(body.digest, field="digest")))
 
 
 @router.post("/v1/loans/{loan_id}/disbursements", status_code=201)
 def disburse(
-    runtime: RuntimeDep, loan_id: LoanIdPath, body: DisbursementIn, response: Response
+    loans: LoansDep, loan_id: LoanIdPath, body: DisbursementIn, response: Response
 ) -> MovementOut:
     """Record a disbursement; a retry with the same external_ref returns the first (200)."""
     movement = Movement(
         body.amount, parse_bytes32(body.to_account, field="to_account"), body.external_ref
     )
-    row, new = runtime.loans.disburse(parse_bytes32(loan_id, field="loan_id"), movement)
+    row, new = loans.disburse(parse_bytes32(loan_id, field="loan_id"), movement)
     response.status_code = 201 if new else 200
     return _movement_out(row)
 
 
 @router.post("/v1/loans/{loan_id}/repayments", status_code=201)
 def repay(
-    runtime: RuntimeDep, loan_id: LoanIdPath, body: RepaymentIn, response: Response
+    loans: LoansDep, loan_id: LoanIdPath, body: RepaymentIn, response: Response
 ) -> MovementOut:
     """Record a repayment (oldest instalment first); a retry returns the first (200)."""
     movement = Movement(
         body.amount, parse_bytes32(body.from_account, field="from_account"), body.external_ref
     )
-    row, new = runtime.loans.repay(parse_bytes32(loan_id, field="loan_id"), movement)
+    row, new = loans.repay(parse_bytes32(loan_id, field="loan_id"), movement)
     response.status_code = 201 if new else 200
     return _movement_out(row)
 
 
 @router.get("/v1/loans/{loan_id}")
-def get_loan(runtime: RuntimeDep, loan_id: LoanIdPath) -> LoanOut:
+def get_loan(loans: LoansDep, loan_id: LoanIdPath) -> LoanOut:
     """Return the loan, its schedule with per-instalment status, outstanding and delinquency."""
-    return loan_out(runtime.loans.view(parse_bytes32(loan_id, field="loan_id")))
+    return loan_out(loans.view(parse_bytes32(loan_id, field="loan_id")))

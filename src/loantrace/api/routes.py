@@ -8,10 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from pydantic import ValidationError
-from sqlmodel import Session
 
 from loantrace.api.chain_gate import ChainBound
-from loantrace.api.deps import RuntimeDep
+from loantrace.api.deps import (
+    LoansDep,
+    NotaryDep,
+    RuntimeDep,
+    SettingsDep,
+    VerifierDep,
+)
 from loantrace.api.schemas import (
     AgreementIn,
     BatchIn,
@@ -22,18 +27,16 @@ from loantrace.api.schemas import (
     TypedDataOut,
     VerificationOut,
 )
-from loantrace.domain.agreement import Agreement, revocation_typed_data, typed_data
+from loantrace.domain.agreement import Agreement, typed_data
 from loantrace.domain.digest import document_digest
-from loantrace.domain.errors import InvalidInput, NotFound, PayloadTooLarge
-from loantrace.domain.hexcodec import parse_address, parse_bytes32, parse_signature, to_hex
+from loantrace.domain.errors import InvalidInput, PayloadTooLarge
+from loantrace.domain.hexcodec import parse_address, parse_bytes32, parse_signature
 from loantrace.domain.terms import LoanTerms
 from loantrace.presenters import receipt_json
-from loantrace.services.loans import disclose
 from loantrace.services.notary import Submission
-from loantrace.services.receipts import MerkleEvidence, Receipt, receipt_of
-from loantrace.services.runtime import Runtime
+from loantrace.services.receipts import MerkleEvidence, Receipt
 from loantrace.services.transactions import transaction_status
-from loantrace.store import agreements as repo
+from loantrace.settings import Settings
 
 router = APIRouter()
 
@@ -51,11 +54,11 @@ def _read_document(upload: UploadFile, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _digest_of(runtime: Runtime, document: UploadFile | None, digest: str | None) -> bytes:
+def _digest_of(settings: Settings, document: UploadFile | None, digest: str | None) -> bytes:
     if (document is None) == (digest is None):
         raise InvalidInput("send exactly one of `document` (file upload) or `digest` (hex)")
     if document is not None:
-        return document_digest(_read_document(document, runtime.settings.max_upload_bytes))
+        return document_digest(_read_document(document, settings.max_upload_bytes))
     return parse_bytes32(digest or "", field="digest")
 
 
@@ -96,7 +99,8 @@ def receipt_out(receipt: Receipt) -> ReceiptOut:
 
 @router.post("/v1/agreements", status_code=201, tags=["agreements"], dependencies=[ChainBound])
 def notarise(
-    runtime: RuntimeDep,
+    notary: NotaryDep,
+    settings: SettingsDep,
     response: Response,
     borrower: Annotated[str, Form(description="borrower's signing address")],
     borrower_commitment: Annotated[str, Form(description="salted commitment, bytes32 hex")],
@@ -111,7 +115,7 @@ def notarise(
 ) -> ReceiptOut:
     """Notarise one signed agreement (a document upload or its digest) on chain."""
     submission = Submission(
-        digest=_digest_of(runtime, document, digest),
+        digest=_digest_of(settings, document, digest),
         borrower=parse_address(borrower, field="borrower"),
         borrower_commitment=parse_bytes32(borrower_commitment, field="borrower_commitment"),
         borrower_signature=parse_signature(borrower_signature, field="borrower_signature"),
@@ -123,7 +127,7 @@ def notarise(
         ),
         supersedes=parse_bytes32(supersedes, field="supersedes") if supersedes else None,
     )
-    receipt, new = runtime.notary.notarise_once(submission)
+    receipt, new = notary.notarise_once(submission)
     if not new:
         response.status_code = 200  # a retry: the first receipt, nothing sent again
     return receipt_out(receipt)
@@ -132,19 +136,20 @@ def notarise(
 @router.post(
     "/v1/agreements/batch", status_code=201, tags=["agreements"], dependencies=[ChainBound]
 )
-def notarise_batch(runtime: RuntimeDep, body: BatchIn) -> BatchOut:
+def notarise_batch(notary: NotaryDep, body: BatchIn) -> BatchOut:
     """Anchor many agreements under one Merkle root; each receipt carries its proof."""
     submissions = [
         submission_of(item, f"agreements[{i}]") for i, item in enumerate(body.agreements)
     ]
-    receipts = runtime.notary.notarise_batch(submissions)
+    receipts = notary.notarise_batch(submissions)
     root = receipts[0].merkle["root"] if receipts[0].merkle else ""
     return BatchOut(root=root, count=len(receipts), receipts=[receipt_out(r) for r in receipts])
 
 
 @router.get("/v1/agreements/typed-data", tags=["agreements"], dependencies=[ChainBound])
 def agreement_typed_data(
-    runtime: RuntimeDep,
+    notary: NotaryDep,
+    loans: LoansDep,
     digest: Annotated[str, Query(description="SHA-256 of the document, hex")],
     borrower: Annotated[str, Query(description="borrower's signing address")],
     borrower_commitment: Annotated[str, Query(description="salted commitment, bytes32 hex")],
@@ -158,52 +163,40 @@ def agreement_typed_data(
     loan_terms = _terms(terms)
     agreement = Agreement(
         digest=parse_bytes32(digest, field="digest"),
-        lender=parse_address(lender, field="lender") if lender else runtime.notary.lender,
+        lender=parse_address(lender, field="lender") if lender else notary.lender,
         borrower=parse_address(borrower, field="borrower"),
         borrower_commitment=parse_bytes32(borrower_commitment, field="borrower_commitment"),
         terms_digest=loan_terms.digest(),
-        supersedes=runtime.notary.resolve_previous(
+        supersedes=notary.resolve_previous(
             parse_bytes32(supersedes, field="supersedes") if supersedes else None
         ),
     )
-    document = typed_data(agreement, runtime.registry.domain, loan_terms)
-    disclosure = asdict(disclose(loan_terms, runtime.ledger.rate_cap()))
+    document = typed_data(agreement, notary.domain, loan_terms)
+    disclosure = asdict(loans.disclosure(loan_terms))
     return TypedDataOut.model_validate(document | {"disclosure": disclosure})
 
 
 @router.get("/v1/agreements/{digest}", tags=["agreements"], dependencies=[ChainBound])
-def get_agreement(runtime: RuntimeDep, digest: str) -> ReceiptOut:
+def get_agreement(notary: NotaryDep, digest: str) -> ReceiptOut:
     """Return the status and receipt of a notarised agreement."""
-    key = to_hex(parse_bytes32(digest, field="digest"))
-    with Session(runtime.engine) as session:
-        row = repo.get_agreement(session=session, digest=key)
-    if row is None:
-        raise NotFound(f"no agreement {key} is notarised here")
-    return receipt_out(receipt_of(row, runtime.registry))
+    return receipt_out(notary.receipt(parse_bytes32(digest, field="digest")))
 
 
 @router.get(
     "/v1/agreements/{digest}/revocation-typed-data", tags=["agreements"], dependencies=[ChainBound]
 )
 def revocation_typed_data_of(
-    runtime: RuntimeDep,
+    notary: NotaryDep,
     digest: str,
     reason: Annotated[int, Query(ge=1, le=255, description="the reason code to consent to")],
 ) -> TypedDataOut:
     """Return the EIP-712 typed data the borrower signs to consent to revoking an agreement."""
-    key = to_hex(parse_bytes32(digest, field="digest"))
-    with Session(runtime.engine) as session:
-        row = repo.get_agreement(session=session, digest=key)
-    if row is None or row.agreement_id is None:
-        raise NotFound(f"no agreement {key} is notarised here")
-    document = revocation_typed_data(
-        bytes.fromhex(row.agreement_id[2:]), reason, runtime.registry.domain
-    )
+    document = notary.revocation_request(parse_bytes32(digest, field="digest"), reason)
     return TypedDataOut.model_validate(document)
 
 
 @router.post("/v1/agreements/{digest}/revoke", tags=["agreements"], dependencies=[ChainBound])
-def revoke(runtime: RuntimeDep, digest: str, body: RevokeIn) -> ReceiptOut:
+def revoke(notary: NotaryDep, digest: str, body: RevokeIn) -> ReceiptOut:
     """Revoke a notarised agreement (its lender only; with the borrower's consent while it
     backs an open loan) with a reason code."""
     consent = (
@@ -211,13 +204,14 @@ def revoke(runtime: RuntimeDep, digest: str, body: RevokeIn) -> ReceiptOut:
         if body.borrower_signature
         else b""
     )
-    receipt = runtime.notary.revoke(parse_bytes32(digest, field="digest"), body.reason, consent)
+    receipt = notary.revoke(parse_bytes32(digest, field="digest"), body.reason, consent)
     return receipt_out(receipt)
 
 
 @router.post("/v1/verify", tags=["verify"], dependencies=[ChainBound])
 def verify(
-    runtime: RuntimeDep,
+    verifier: VerifierDep,
+    settings: SettingsDep,
     document: Annotated[UploadFile | None, File(description="the document to check")] = None,
     digest: Annotated[str | None, Form(description="or its SHA-256, hex")] = None,
     merkle: Annotated[
@@ -225,9 +219,9 @@ def verify(
     ] = None,
 ) -> VerificationOut:
     """Verify a document against the chain: anchor, signers, proof, status, confirmations."""
-    value = _digest_of(runtime, document, digest)
+    value = _digest_of(settings, document, digest)
     evidence = MerkleEvidence.from_json(_json_object(merkle, "merkle")) if merkle else None
-    return VerificationOut.model_validate(asdict(runtime.verifier.verify(value, evidence)))
+    return VerificationOut.model_validate(asdict(verifier.verify(value, evidence)))
 
 
 def _json_object(raw: str, field: str) -> dict[str, Any]:

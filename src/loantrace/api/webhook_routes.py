@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, cast
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from loantrace.api.deps import RuntimeDep
+from loantrace.api.deps import LoansDep, NotaryDep
 from loantrace.domain.hexcodec import parse_bytes32
 from loantrace.services.webhooks import WebhookService
 
@@ -83,9 +83,9 @@ class ReminderOut(BaseModel):
 
 
 @router.post("/v1/webhooks", status_code=201)
-def register_webhook(runtime: RuntimeDep, webhooks: WebhooksDep, body: WebhookIn) -> WebhookOut:
+def register_webhook(notary: NotaryDep, webhooks: WebhooksDep, body: WebhookIn) -> WebhookOut:
     """Register a webhook; the signing secret is returned once, keep it."""
-    row, secret = webhooks.register(lender=body.lender or runtime.notary.lender, url=body.url)
+    row, secret = webhooks.register(lender=body.lender or notary.lender, url=body.url)
     assert row.id is not None
     return WebhookOut(
         id=row.id,
@@ -126,9 +126,9 @@ def webhook_deliveries(
 
 
 @router.get("/v1/loans/{loan_id}/reminders", tags=["loans"])
-def loan_reminders(runtime: RuntimeDep, webhooks: WebhooksDep, loan_id: str) -> list[ReminderOut]:
+def loan_reminders(loans: LoansDep, webhooks: WebhooksDep, loan_id: str) -> list[ReminderOut]:
     """Return the reminders the ledger raised for a loan, each with its chain evidence."""
-    key = runtime.loans.resolve(parse_bytes32(loan_id, field="loan_id"))  # 404 if unknown
+    key = loans.resolve(parse_bytes32(loan_id, field="loan_id"))  # 404 if unknown
     return [
         ReminderOut(
             loan_id=r.loan_id,

@@ -8,11 +8,11 @@ from datetime import date, timedelta
 
 from eth_account import Account
 
+from loantrace.bootstrap import Runtime
 from loantrace.domain.agreement import Agreement, sign_agreement
 from loantrace.domain.digest import document_digest, new_salt, party_commitment
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.notary import Submission
-from loantrace.services.runtime import Runtime
 
 
 @dataclass

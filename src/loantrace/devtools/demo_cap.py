@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from loantrace.bootstrap import Runtime
 from loantrace.devtools.demo import DemoResult, DemoStep, signed_submission
 from loantrace.domain.errors import LoantraceError
 from loantrace.domain.hexcodec import to_hex
@@ -20,7 +21,6 @@ from loantrace.domain.ratecap import allowed_charges
 from loantrace.domain.schedule import add_months
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.loans import Movement
-from loantrace.services.runtime import Runtime
 
 DAY = 86_400
 ACCOUNT = bytes.fromhex("cd" * 32)

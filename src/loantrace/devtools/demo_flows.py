@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+from loantrace.bootstrap import Runtime
 from loantrace.devtools.demo import DemoResult, DemoStep, signed_submission
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.audit import Finding
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.loans import Movement
-from loantrace.services.runtime import Runtime
 
 
 def account(name: str) -> bytes:

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from loantrace.bootstrap import Runtime
 from loantrace.devtools.demo import DemoResult, DemoStep, signed_submission
 from loantrace.devtools.receiver import WebhookReceiver
 from loantrace.devtools.sample_terms import terms_at
@@ -13,7 +14,6 @@ from loantrace.domain.delinquency import SECONDS_PER_DAY
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.loans import Movement
-from loantrace.services.runtime import Runtime
 
 ACCOUNT = bytes.fromhex("ac" * 32)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from eth_account import Account
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.ledger import encode_perform_data
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.agreement import Agreement, sign_agreement
@@ -13,7 +14,6 @@ from loantrace.domain.digest import document_digest
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.notary import Submission
-from loantrace.services.runtime import Runtime
 
 BATCH_SIZES = (1, 16, 256, 1024)
 _TERMS = LoanTerms(

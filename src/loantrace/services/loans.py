@@ -271,6 +271,10 @@ class LoanService:
         log.info("registered loan %s gas=%s", loan_key, result.gas_used)
         return self.view(bytes.fromhex(loan_key[2:]))
 
+    def disclosure(self, terms: LoanTerms) -> Disclosure:
+        """Return what `terms` cost beside the rate cap in force now."""
+        return disclose(terms, self._ledger.rate_cap())
+
     def agreement_of(self, digest: bytes) -> Agreement:
         """Return the agreement notarised here under `digest`, as both parties signed it."""
         with Session(self._engine) as session:

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
@@ -14,7 +15,13 @@ from sqlmodel import Session
 
 from loantrace.chain.registry import RegistryClient
 from loantrace.chain.transactor import TxResult
-from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
+from loantrace.domain.agreement import (
+    Agreement,
+    Domain,
+    SignedAgreement,
+    revocation_typed_data,
+    sign_agreement,
+)
 from loantrace.domain.errors import (
     AlreadyNotarised,
     InvalidInput,
@@ -115,6 +122,29 @@ class Notary:
             if not self._has_contract_signer(signed):
                 raise
         return signed
+
+    @property
+    def domain(self) -> Domain:
+        """Return the registry's EIP-712 domain (chain and contract bound)."""
+        return self._registry.domain
+
+    def receipt(self, digest: bytes) -> Receipt:
+        """Return the receipt of an agreement notarised here, its status read from the chain."""
+        key = to_hex(digest)
+        with Session(self._engine) as session:
+            row = repo.get_agreement(session=session, digest=key)
+        if row is None:
+            raise NotFound(f"no agreement {key} is notarised here")
+        return receipt_of(row, self._registry)
+
+    def revocation_request(self, digest: bytes, reason: int) -> dict[str, Any]:
+        """Return the EIP-712 typed data a borrower signs to consent to revoking `digest`."""
+        key = to_hex(digest)
+        with Session(self._engine) as session:
+            row = repo.get_agreement(session=session, digest=key)
+        if row is None or row.agreement_id is None:
+            raise NotFound(f"no agreement {key} is notarised here")
+        return revocation_typed_data(bytes.fromhex(row.agreement_id[2:]), reason, self.domain)
 
     def notarise(self, submission: Submission) -> Receipt:
         """Notarise one agreement (or amendment) on chain and record it; return its receipt."""

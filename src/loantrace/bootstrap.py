@@ -1,4 +1,5 @@
-"""Wire settings to a node, a signer, the contracts, the database and the use cases."""
+"""The one place that wires settings to a node, a signer, the contracts, the database, the
+use cases and the workers (indexer, keeper). Nothing else constructs adapters or services."""
 
 from __future__ import annotations
 
