@@ -85,3 +85,16 @@ def test_routes_ask_for_use_cases_not_the_wiring() -> None:
         if path.name not in ("app.py", "deps.py") and "loantrace.bootstrap" in _imports(path)
     ]
     assert offences == []
+
+
+PORTED = ("webhooks.py",)  # use cases that reach storage only through a unit of work
+
+
+def test_ported_use_cases_reach_storage_only_through_their_port() -> None:
+    offences = [
+        f"services/{name} imports {imported}"
+        for name in PORTED
+        for imported in sorted(_imports(PACKAGE / "services" / name))
+        if imported.startswith("loantrace.store")
+    ]
+    assert offences == []

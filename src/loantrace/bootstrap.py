@@ -41,6 +41,7 @@ from loantrace.store.db import (
     save_cursor,
 )
 from loantrace.store.outbox import SqlOutbox
+from loantrace.store.webhooks import SqlWebhookUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ class Runtime:
             max_range=settings.index_max_range,
         )
         webhooks = WebhookService(
-            engine=engine,
+            uow=SqlWebhookUnitOfWork.factory(engine),
             fernet_key=settings.data_key_bytes(),
             max_attempts=settings.webhook_max_attempts,
             backoff_seconds=settings.webhook_backoff_seconds,

@@ -10,6 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from eth_utils.address import to_checksum_address
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from loantrace.devtools.receiver import WebhookReceiver
@@ -18,6 +19,7 @@ from loantrace.domain.webhooks import ReminderEvent, parse_secret
 from loantrace.services.webhooks import WebhookService
 from loantrace.store.db import init_schema, make_engine
 from loantrace.store.models import DeliveryRow, WebhookRow
+from loantrace.store.webhooks import SqlWebhookUnitOfWork
 
 LENDER = to_checksum_address("0x" + "1f" * 20)
 KEY = Fernet.generate_key()
@@ -44,11 +46,24 @@ def _events(n: int, lender: str = LENDER) -> list[ReminderEvent]:
     ]
 
 
+_ENGINES: dict[int, Engine] = {}  # service -> the engine its unit of work opens
+
+
+def _engine(service: WebhookService) -> Engine:
+    return _ENGINES[id(service)]
+
+
 def _service(url: str, clock: Clock, max_attempts: int = 4) -> WebhookService:
     engine = make_engine(url)
     init_schema(engine)
+    service = _build(engine, clock, max_attempts)
+    _ENGINES[id(service)] = engine
+    return service
+
+
+def _build(engine: Engine, clock: Clock, max_attempts: int) -> WebhookService:
     return WebhookService(
-        engine=engine,
+        uow=SqlWebhookUnitOfWork.factory(engine),
         fernet_key=KEY,
         max_attempts=max_attempts,
         backoff_seconds=2,
@@ -161,7 +176,7 @@ def test_secrets_are_encrypted_at_rest(tmp_path: Path, clock: Clock) -> None:
     service = _service(f"sqlite:///{tmp_path / 'w.db'}", clock)
     _row, shown = service.register(lender=LENDER, url="https://lender.example/hook")
     secret_hex = shown.removeprefix("whsec_")
-    with Session(service._engine) as session:
+    with Session(_engine(service)) as session:
         stored = session.exec(select(WebhookRow)).one().secret_encrypted
     assert secret_hex not in stored
     assert Fernet(KEY).decrypt(stored.encode()).hex() == secret_hex
@@ -190,7 +205,7 @@ def test_only_the_lenders_own_webhooks_get_its_reminders(
     _register(service, receiver)
     service.record_reminders(_events(2, lender="0x" + "2e" * 20))
     assert service.deliver_due().delivered == 0
-    with Session(service._engine) as session:
+    with Session(_engine(service)) as session:
         assert session.exec(select(DeliveryRow)).all() == []
 
 
@@ -207,7 +222,7 @@ def test_record_and_deliver_on_postgresql(
         assert service.deliver_due().delivered == 3
         assert len(service.deliveries(hook)) == 3
     finally:
-        with service._engine.begin() as conn:
+        with _engine(service).begin() as conn:
             conn.execute(
                 text("DELETE FROM deliveries; DELETE FROM reminders; DELETE FROM webhooks")
             )

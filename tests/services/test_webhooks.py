@@ -21,9 +21,10 @@ from eth_utils.address import to_checksum_address
 
 from loantrace.devtools.anvil import free_port
 from loantrace.domain.webhooks import ReminderEvent, parse_secret, verify_signature
+from loantrace.ports.webhooks import Delivery
 from loantrace.services.webhooks import DeliveryStats, WebhookService
 from loantrace.store.db import init_schema, make_engine
-from loantrace.store.models import DeliveryRow
+from loantrace.store.webhooks import SqlWebhookUnitOfWork
 
 LENDER = to_checksum_address("0x" + "3c" * 20)
 T0 = 1_800_000_000.0
@@ -110,7 +111,12 @@ def _service(tmp_path: Path, clock: Clock, **overrides: Any) -> WebhookService:
         "backoff_max_seconds": 60.0,
         "timeout_seconds": 2.0,
     } | overrides
-    return WebhookService(engine=engine, fernet_key=Fernet.generate_key(), clock=clock, **options)
+    return WebhookService(
+        uow=SqlWebhookUnitOfWork.factory(engine),
+        fernet_key=Fernet.generate_key(),
+        clock=clock,
+        **options,
+    )
 
 
 def _event(log_index: int = 0) -> ReminderEvent:
@@ -130,7 +136,7 @@ def _event(log_index: int = 0) -> ReminderEvent:
     )
 
 
-def _only_delivery(service: WebhookService, webhook_id: int) -> DeliveryRow:
+def _only_delivery(service: WebhookService, webhook_id: int) -> Delivery:
     ((delivery, _reminder),) = service.deliveries(webhook_id)
     return delivery
 

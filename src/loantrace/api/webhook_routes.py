@@ -86,7 +86,6 @@ class ReminderOut(BaseModel):
 def register_webhook(notary: NotaryDep, webhooks: WebhooksDep, body: WebhookIn) -> WebhookOut:
     """Register a webhook; the signing secret is returned once, keep it."""
     row, secret = webhooks.register(lender=body.lender or notary.lender, url=body.url)
-    assert row.id is not None
     return WebhookOut(
         id=row.id,
         lender=row.lender,

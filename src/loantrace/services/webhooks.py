@@ -13,8 +13,6 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.fernet import Fernet
 from eth_utils.address import to_checksum_address
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
 from loantrace.domain.errors import InvalidInput, NotFound
 from loantrace.domain.hexcodec import parse_address
@@ -25,8 +23,7 @@ from loantrace.domain.webhooks import (
     show_secret,
     sign,
 )
-from loantrace.store.db import session_scope
-from loantrace.store.models import DeliveryRow, ReminderRow, WebhookRow, utcnow
+from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Webhook, WebhookUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +40,16 @@ class DeliveryStats:
 
 
 class WebhookService:
-    """Register webhooks, record reminders, and deliver them with retries."""
+    """Register webhooks, record reminders, and deliver them with retries.
+
+    Storage is reached only through a unit of work (`uow()` opens one transaction), so the
+    use cases run the same on SQL and on an in-memory fake.
+    """
 
     def __init__(
         self,
         *,
-        engine: Engine,
+        uow: Callable[[], WebhookUnitOfWork],
         fernet_key: bytes,
         max_attempts: int,
         backoff_seconds: float,
@@ -57,7 +58,7 @@ class WebhookService:
         client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._engine = engine
+        self._uow = uow
         self._fernet = Fernet(fernet_key)
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
@@ -65,89 +66,62 @@ class WebhookService:
         self._client = client or httpx.Client(timeout=timeout_seconds, follow_redirects=False)
         self._clock = clock
 
-    def register(self, *, lender: str, url: str) -> tuple[WebhookRow, str]:
-        """Register `url` for `lender`; return the row and the secret (shown this once)."""
+    def register(self, *, lender: str, url: str) -> tuple[Webhook, str]:
+        """Register `url` for `lender`; return the webhook and its secret (shown this once)."""
         lender = parse_address(lender, field="lender")
         _check_url(url)
         secret = new_secret()
-        row = WebhookRow(
-            lender=lender,
-            url=url,
-            secret_encrypted=self._fernet.encrypt(secret).decode(),
-            created_at=self._now(),
-        )
-        with session_scope(self._engine) as session:
-            session.add(row)
-            session.flush()
-            session.refresh(row)
-        log.info("webhook %s registered for lender %s", row.id, lender)
-        return row, show_secret(secret)
+        with self._uow() as uow:
+            hook = uow.webhooks.add_webhook(
+                lender=lender,
+                url=url,
+                secret_encrypted=self._fernet.encrypt(secret).decode(),
+                at=self._now(),
+            )
+        log.info("webhook %s registered for lender %s", hook.id, lender)
+        return hook, show_secret(secret)
 
-    def get(self, webhook_id: int) -> WebhookRow:
+    def get(self, webhook_id: int) -> Webhook:
         """Return a webhook, or raise NotFound."""
-        with Session(self._engine) as session:
-            row = session.get(WebhookRow, webhook_id)
-        if row is None:
+        with self._uow() as uow:
+            hook = uow.webhooks.webhook(webhook_id)
+        if hook is None:
             raise NotFound(f"no webhook {webhook_id}")
-        return row
+        return hook
 
     def record_reminders(self, events: Sequence[ReminderEvent]) -> int:
-        """Record new reminders and queue a delivery per active webhook; skip known ones."""
+        """Record new reminders and queue a delivery per active webhook; skip known ones.
+
+        All of it is one unit of work: the reminders and their deliveries commit together.
+        """
         if not events:
             return 0
         new = 0
-        with session_scope(self._engine) as session:
-            keys = [e.idempotency_key for e in events]
-            known = set(
-                session.exec(
-                    select(ReminderRow.idempotency_key).where(
-                        col(ReminderRow.idempotency_key).in_(keys)
-                    )
-                ).all()
-            )
-            hooks: dict[str, list[WebhookRow]] = {}
+        with self._uow() as uow:
+            known = uow.webhooks.known_reminders([e.idempotency_key for e in events])
+            hooks: dict[str, list[Webhook]] = {}
             for event in events:
                 if event.idempotency_key in known:
                     continue
                 known.add(event.idempotency_key)
-                reminder = _reminder_row(event)
-                session.add(reminder)
-                session.flush()
-                assert reminder.id is not None
+                reminder_id = uow.webhooks.add_reminder(_reminder(event), self._now())
                 lender = to_checksum_address(event.lender)
                 if lender not in hooks:
-                    hooks[lender] = list(
-                        session.exec(
-                            select(WebhookRow).where(
-                                WebhookRow.lender == lender, col(WebhookRow.active)
-                            )
-                        ).all()
-                    )
+                    hooks[lender] = uow.webhooks.active_webhooks(lender)
                 for hook in hooks[lender]:
-                    assert hook.id is not None
-                    session.add(
-                        DeliveryRow(
-                            webhook_id=hook.id,
-                            reminder_id=reminder.id,
-                            idempotency_key=event.idempotency_key,
-                            next_attempt_at=self._now(),
-                        )
+                    uow.webhooks.add_delivery(
+                        webhook_id=hook.id,
+                        reminder_id=reminder_id,
+                        idempotency_key=event.idempotency_key,
+                        at=self._now(),
                     )
                 new += 1
         return new
 
     def deliver_due(self, *, limit: int = 100) -> DeliveryStats:
         """Attempt the pending deliveries that are due (no transaction is held over HTTP)."""
-        with Session(self._engine) as session:
-            due = session.exec(
-                select(DeliveryRow, ReminderRow, WebhookRow)
-                .join(ReminderRow, col(DeliveryRow.reminder_id) == col(ReminderRow.id))
-                .join(WebhookRow, col(DeliveryRow.webhook_id) == col(WebhookRow.id))
-                .where(DeliveryRow.status == "pending")
-                .where(col(DeliveryRow.next_attempt_at) <= self._now())
-                .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
-                .limit(limit)
-            ).all()
+        with self._uow() as uow:
+            due = uow.webhooks.due(self._now(), limit)
         delivered = retried = dead = 0
         for delivery, reminder, hook in due:
             outcome = self._attempt(delivery, reminder, hook)
@@ -158,34 +132,21 @@ class WebhookService:
 
     def deliveries(
         self, webhook_id: int, *, limit: int = 100, offset: int = 0
-    ) -> list[tuple[DeliveryRow, ReminderRow]]:
+    ) -> list[tuple[Delivery, Reminder]]:
         """Return the delivery log of a webhook, oldest first."""
         self.get(webhook_id)
-        with Session(self._engine) as session:
-            rows = session.exec(
-                select(DeliveryRow, ReminderRow)
-                .join(ReminderRow, col(DeliveryRow.reminder_id) == col(ReminderRow.id))
-                .where(DeliveryRow.webhook_id == webhook_id)
-                .order_by(col(DeliveryRow.id))
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        return [(d, r) for d, r in rows]
+        with self._uow() as uow:
+            return uow.webhooks.deliveries(webhook_id, limit=limit, offset=offset)
 
-    def reminders_of(self, loan_id: str) -> list[ReminderRow]:
+    def reminders_of(self, loan_id: str) -> list[Reminder]:
         """Return every reminder recorded for a loan, in chain order."""
-        with Session(self._engine) as session:
-            return list(
-                session.exec(
-                    select(ReminderRow)
-                    .where(ReminderRow.loan_id == loan_id)
-                    .order_by(col(ReminderRow.block_number), col(ReminderRow.log_index))
-                ).all()
-            )
+        with self._uow() as uow:
+            return uow.webhooks.reminders_of(loan_id)
 
-    def _attempt(self, delivery: DeliveryRow, reminder: ReminderRow, hook: WebhookRow) -> str:
+    def _attempt(self, delivery: Delivery, reminder: Reminder, hook: Webhook) -> str:
         body = reminder.payload_json.encode()
-        secret = self._fernet.decrypt(hook.secret_encrypted.encode())
+        with self._uow() as uow:
+            secret = self._fernet.decrypt(uow.webhooks.secret_of(hook.id).encode())
         headers = {
             "Content-Type": "application/json",
             "Loantrace-Signature": sign(secret, int(self._clock()), body),
@@ -202,29 +163,26 @@ class WebhookService:
                 error = f"HTTP {status_code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        with session_scope(self._engine) as session:
-            row = session.get(DeliveryRow, delivery.id)
-            assert row is not None
-            row.attempts += 1
-            row.last_status_code = status_code
-            row.last_error = error
-            row.updated_at = self._now()
-            if error is None:
-                row.status = "delivered"
-                row.delivered_at = self._now()
-            elif row.attempts >= self._max_attempts:
-                row.status = "dead"
-            else:
-                delay = backoff_delay(row.attempts, base=self._backoff, cap=self._backoff_max)
-                row.next_attempt_at = self._now() + timedelta(seconds=delay)
-            session.add(row)
-            outcome = row.status
+        attempts = delivery.attempts + 1
+        now, retry_at = self._now(), None
+        if error is None:
+            outcome = "delivered"
+        elif attempts >= self._max_attempts:
+            outcome = "dead"
+        else:
+            outcome = "pending"
+            delay = backoff_delay(attempts, base=self._backoff, cap=self._backoff_max)
+            retry_at = now + timedelta(seconds=delay)
+        with self._uow() as uow:
+            uow.webhooks.save_attempt(
+                delivery.id, Attempt(outcome, status_code, error, now, retry_at)
+            )
         log.info(
             "delivery %s to webhook %s: %s (attempt %s)%s",
             delivery.id,
             hook.id,
             outcome,
-            delivery.attempts + 1,
+            attempts,
             f", {error}" if error else "",
         )
         return outcome
@@ -233,8 +191,9 @@ class WebhookService:
         return datetime.fromtimestamp(self._clock(), UTC)
 
 
-def _reminder_row(event: ReminderEvent) -> ReminderRow:
-    return ReminderRow(
+def _reminder(event: ReminderEvent) -> Reminder:
+    return Reminder(
+        id=0,  # assigned when stored
         chain_id=event.chain_id,
         tx_hash=event.tx_hash.lower(),
         log_index=event.log_index,
@@ -249,7 +208,6 @@ def _reminder_row(event: ReminderEvent) -> ReminderRow:
         days_past_due=event.days_past_due,
         idempotency_key=event.idempotency_key,
         payload_json=json.dumps(event.to_payload(), sort_keys=True, separators=(",", ":")),
-        created_at=utcnow(),
     )
 
 

@@ -1,0 +1,212 @@
+"""SQL implementation of the webhook repository and its unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Webhook
+from loantrace.store.models import DeliveryRow, ReminderRow, WebhookRow
+
+
+class SqlWebhookRepository:
+    """Webhooks, reminders and deliveries in the service's database."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add_webhook(self, *, lender: str, url: str, secret_encrypted: str, at: datetime) -> Webhook:
+        """Insert a webhook and return it with its id."""
+        row = WebhookRow(lender=lender, url=url, secret_encrypted=secret_encrypted, created_at=at)
+        self._session.add(row)
+        self._session.flush()
+        return _webhook(row)
+
+    def webhook(self, webhook_id: int) -> Webhook | None:
+        """Return a webhook by id."""
+        row = self._session.get(WebhookRow, webhook_id)
+        return None if row is None else _webhook(row)
+
+    def secret_of(self, webhook_id: int) -> str:
+        """Return a webhook's encrypted secret."""
+        row = self._session.get(WebhookRow, webhook_id)
+        if row is None:
+            raise KeyError(webhook_id)
+        return row.secret_encrypted
+
+    def active_webhooks(self, lender: str) -> list[Webhook]:
+        """Return a lender's active webhooks."""
+        query = select(WebhookRow).where(WebhookRow.lender == lender, col(WebhookRow.active))
+        return [_webhook(r) for r in self._session.exec(query).all()]
+
+    def known_reminders(self, keys: Sequence[str]) -> set[str]:
+        """Return which of `keys` are recorded already."""
+        query = select(ReminderRow.idempotency_key).where(
+            col(ReminderRow.idempotency_key).in_(list(keys))
+        )
+        return set(self._session.exec(query).all())
+
+    def add_reminder(self, reminder: Reminder, at: datetime) -> int:
+        """Insert a reminder; return its id."""
+        fields = {k: v for k, v in vars(reminder).items() if k != "id"}
+        row = ReminderRow(**fields, created_at=at)
+        self._session.add(row)
+        self._session.flush()
+        assert row.id is not None
+        return row.id
+
+    def add_delivery(
+        self, *, webhook_id: int, reminder_id: int, idempotency_key: str, at: datetime
+    ) -> None:
+        """Queue one delivery, due at `at`."""
+        self._session.add(
+            DeliveryRow(
+                webhook_id=webhook_id,
+                reminder_id=reminder_id,
+                idempotency_key=idempotency_key,
+                next_attempt_at=at,
+            )
+        )
+
+    def due(self, now: datetime, limit: int) -> list[tuple[Delivery, Reminder, Webhook]]:
+        """Return pending deliveries due by `now`, oldest first."""
+        rows = self._session.exec(
+            select(DeliveryRow, ReminderRow, WebhookRow)
+            .join(ReminderRow, col(DeliveryRow.reminder_id) == col(ReminderRow.id))
+            .join(WebhookRow, col(DeliveryRow.webhook_id) == col(WebhookRow.id))
+            .where(DeliveryRow.status == "pending")
+            .where(col(DeliveryRow.next_attempt_at) <= now)
+            .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
+            .limit(limit)
+        ).all()
+        return [(_delivery(d), _reminder(r), _webhook(w)) for d, r, w in rows]
+
+    def save_attempt(self, delivery_id: int, attempt: Attempt) -> Delivery:
+        """Count an attempt and store its outcome."""
+        row = self._session.get(DeliveryRow, delivery_id)
+        if row is None:
+            raise KeyError(delivery_id)
+        row.attempts += 1
+        row.status = attempt.status
+        row.last_status_code = attempt.status_code
+        row.last_error = attempt.error
+        row.updated_at = attempt.at
+        if attempt.status == "delivered":
+            row.delivered_at = attempt.at
+        if attempt.next_attempt_at is not None:
+            row.next_attempt_at = attempt.next_attempt_at
+        self._session.add(row)
+        self._session.flush()
+        return _delivery(row)
+
+    def deliveries(
+        self, webhook_id: int, *, limit: int, offset: int
+    ) -> list[tuple[Delivery, Reminder]]:
+        """Return a webhook's delivery log, oldest first."""
+        rows = self._session.exec(
+            select(DeliveryRow, ReminderRow)
+            .join(ReminderRow, col(DeliveryRow.reminder_id) == col(ReminderRow.id))
+            .where(DeliveryRow.webhook_id == webhook_id)
+            .order_by(col(DeliveryRow.id))
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return [(_delivery(d), _reminder(r)) for d, r in rows]
+
+    def reminders_of(self, loan_id: str) -> list[Reminder]:
+        """Return a loan's reminders in chain order."""
+        rows = self._session.exec(
+            select(ReminderRow)
+            .where(ReminderRow.loan_id == loan_id)
+            .order_by(col(ReminderRow.block_number), col(ReminderRow.log_index))
+        ).all()
+        return [_reminder(r) for r in rows]
+
+
+class SqlWebhookUnitOfWork:
+    """One database transaction around a webhook repository: commit on success."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._session: Session | None = None
+        self._repository: SqlWebhookRepository | None = None
+
+    @property
+    def webhooks(self) -> SqlWebhookRepository:
+        """The repository of the open transaction."""
+        if self._repository is None:
+            raise RuntimeError("use the unit of work inside `with`")
+        return self._repository
+
+    @classmethod
+    def factory(cls, engine: Engine) -> Callable[[], SqlWebhookUnitOfWork]:
+        """Return a function that opens a fresh unit of work on `engine`."""
+        return lambda: cls(engine)
+
+    def __enter__(self) -> Self:
+        self._session = Session(self._engine, expire_on_commit=False)
+        self._repository = SqlWebhookRepository(self._session)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        try:
+            if exc_type is None:
+                self._session.commit()
+            else:
+                self._session.rollback()
+        finally:
+            self._session.close()
+            self._session = self._repository = None
+
+
+def _webhook(row: WebhookRow) -> Webhook:
+    assert row.id is not None
+    return Webhook(row.id, row.lender, row.url, row.active, row.created_at)
+
+
+def _reminder(row: ReminderRow) -> Reminder:
+    assert row.id is not None
+    return Reminder(
+        id=row.id,
+        chain_id=row.chain_id,
+        tx_hash=row.tx_hash,
+        log_index=row.log_index,
+        block_number=row.block_number,
+        loan_id=row.loan_id,
+        lender=row.lender,
+        instalment=row.instalment,
+        stage=row.stage,
+        stage_name=row.stage_name,
+        due_at=row.due_at,
+        amount_due=row.amount_due,
+        days_past_due=row.days_past_due,
+        idempotency_key=row.idempotency_key,
+        payload_json=row.payload_json,
+    )
+
+
+def _delivery(row: DeliveryRow) -> Delivery:
+    assert row.id is not None
+    return Delivery(
+        id=row.id,
+        webhook_id=row.webhook_id,
+        reminder_id=row.reminder_id,
+        idempotency_key=row.idempotency_key,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        delivered_at=row.delivered_at,
+    )
