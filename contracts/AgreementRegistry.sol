@@ -23,7 +23,10 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
     bytes32 private constant _REVOCATION_TYPEHASH = keccak256("Revocation(bytes32 agreementId,uint8 reason)");
 
     mapping(bytes32 agreementId => Record) private _records;
-    mapping(bytes32 root => Batch) private _batches;
+    /// @dev Batches are kept per anchoring lender: a root another NOTARY anchors first (a
+    /// front-run of a lender's pending transaction) lands in that NOTARY's own namespace and
+    /// can neither block nor claim the lender's batch.
+    mapping(address lender => mapping(bytes32 root => Batch)) private _batches;
     mapping(bytes32 agreementId => Status) private _batchedStatus;
     mapping(bytes32 agreementId => bytes32 successor) private _successors;
     mapping(bytes32 agreementId => uint8 reason) private _revocationReasons;
@@ -51,11 +54,11 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
     function anchorBatch(bytes32 root, uint32 count) external onlyRole(NOTARY_ROLE) {
         if (root == bytes32(0)) revert AgreementRegistryZeroDigest();
         if (count == 0) revert AgreementRegistryEmptyBatch(root);
-        Batch storage existing = _batches[root];
+        Batch storage existing = _batches[msg.sender][root];
         if (existing.lender != address(0)) {
             revert AgreementRegistryBatchAlreadyAnchored(root, existing.anchoredAt);
         }
-        _batches[root] = Batch({
+        _batches[msg.sender][root] = Batch({
             lender: msg.sender, anchoredAt: uint48(block.timestamp), blockNumber: uint40(block.number)
         });
         emit BatchAnchored(root, msg.sender, count);
@@ -141,8 +144,8 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IAgreementRegistry
-    function batchOf(bytes32 root) external view returns (Batch memory) {
-        return _batches[root];
+    function batchOf(address lender, bytes32 root) external view returns (Batch memory) {
+        return _batches[lender][root];
     }
 
     /// @inheritdoc IAgreementRegistry
@@ -159,13 +162,10 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
         returns (bytes32 agreementId, Batch memory batch, Status status)
     {
         agreementId = _hashAgreement(leaf.agreement);
-        batch = _batches[root];
+        batch = _batches[leaf.agreement.lender][root]; // only the leaf's lender's own anchor counts
         if (batch.lender == address(0)) revert AgreementRegistryUnknownAgreement(root);
         if (!MerkleProof.verifyCalldata(proof, root, _leafHash(leaf))) {
             revert AgreementRegistryInvalidProof(root, agreementId);
-        }
-        if (leaf.agreement.lender != batch.lender) {
-            revert AgreementRegistryLenderMismatch(leaf.agreement.lender, batch.lender);
         }
         _requireSignature(agreementId, leaf.agreement.lender, leaf.lenderSignature);
         _requireSignature(agreementId, leaf.agreement.borrower, leaf.borrowerSignature);
@@ -179,7 +179,7 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
         view
         returns (bool)
     {
-        if (_batches[root].lender == address(0)) return false;
+        if (_batches[leaf.agreement.lender][root].lender == address(0)) return false;
         return MerkleProof.verifyCalldata(proof, root, _leafHash(leaf));
     }
 
@@ -275,11 +275,9 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
         returns (bytes32 agreementId)
     {
         agreementId = _hashAgreement(leaf.agreement);
-        Batch storage batch = _batches[root];
+        if (leaf.agreement.lender != msg.sender) revert AgreementRegistryNotLender(agreementId, msg.sender);
+        Batch storage batch = _batches[msg.sender][root];
         if (batch.lender == address(0)) revert AgreementRegistryUnknownAgreement(root);
-        if (batch.lender != msg.sender || leaf.agreement.lender != msg.sender) {
-            revert AgreementRegistryNotLender(agreementId, msg.sender);
-        }
         if (!MerkleProof.verifyCalldata(proof, root, _leafHash(leaf))) {
             revert AgreementRegistryInvalidProof(root, agreementId);
         }

@@ -196,8 +196,9 @@ interface IAgreementRegistry {
     /// @notice The single-notarisation record of `agreementId` (zero lender when none).
     function recordOf(bytes32 agreementId) external view returns (Record memory);
 
-    /// @notice The batch anchored under `root` (zero lender when none).
-    function batchOf(bytes32 root) external view returns (Batch memory);
+    /// @notice The batch `lender` anchored under `root` (zero lender when none). Each lender
+    /// has its own roots: another NOTARY anchoring the same root neither blocks nor owns it.
+    function batchOf(address lender, bytes32 root) external view returns (Batch memory);
 
     /// @notice Current status of `agreementId`: from its record or, if batched, Superseded or
     /// Revoked once it is (None while a batched agreement is in force); `successor` is the

@@ -8,6 +8,7 @@ import pytest
 from eth_account import Account
 from web3.logs import DISCARD
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.registry import OnChainStatus, RegistryClient, leaf_struct, revert_decoder
 from loantrace.chain.transactor import Transactor
 from loantrace.domain.agreement import SignedAgreement
@@ -19,7 +20,6 @@ from loantrace.domain.errors import (
     Unauthorized,
 )
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
-from loantrace.bootstrap import Runtime
 from tests.conftest import SubmissionFactory, signed_for
 
 
@@ -113,7 +113,7 @@ def test_supersede_batched_reverts_for_another_lender(
     foreign, theirs = _tree(runtime, make_submission, 2)  # our agreements, their batch
     other.anchor_batch(foreign.root, 2)
     mine = _amendment(runtime, make_submission, theirs[0])
-    with pytest.raises(Unauthorized, match="AgreementRegistryNotLender"):
+    with pytest.raises(NotFound, match="AgreementRegistryUnknownAgreement"):  # not anchored by us
         runtime.registry.supersede_batched(foreign.root, theirs[0], foreign.proof(0), mine)
     made = signed_for(runtime, make_submission(runtime))
     theirs_in_ours = replace(

@@ -183,9 +183,10 @@ class RegistryClient:
         lender, at, block, _status = self.contract.functions.recordOf(agreement_id_).call()
         return None if int(lender, 16) == 0 else Anchor(lender, int(at), int(block))
 
-    def batch_of(self, root: bytes) -> Anchor | None:
-        """Return the batch anchored under `root`, if any."""
-        lender, at, block = self.contract.functions.batchOf(root).call()
+    def batch_of(self, root: bytes, lender: str | None = None) -> Anchor | None:
+        """Return the batch `lender` (default: this client's sender) anchored under `root`."""
+        owner = lender or self.transactor.address
+        lender, at, block = self.contract.functions.batchOf(owner, root).call()
         return None if int(lender, 16) == 0 else Anchor(lender, int(at), int(block))
 
     def status_of(self, agreement_id_: bytes) -> StatusOnChain:
@@ -232,10 +233,12 @@ class RegistryClient:
         return [_notarisation(entry) for entry in logs]
 
     def find_batch_anchor(self, root: bytes, block_number: int) -> TxResult | None:
-        """Read the `BatchAnchored` event of `root` from the block it was anchored in."""
+        """Read our `BatchAnchored` event of `root` from the block it was anchored in."""
         event = self.contract.events.BatchAnchored
         logs = event.get_logs(
-            from_block=block_number, to_block=block_number, argument_filters={"root": root}
+            from_block=block_number,
+            to_block=block_number,
+            argument_filters={"root": root, "lender": self.transactor.address},
         )
         for entry in logs:
             return self._result_of(entry)

@@ -76,7 +76,7 @@ class Verifier:
             return self._not_found(key, "no notarisation of this digest on chain")
         if evidence.signed.agreement.digest != digest:
             raise InvalidInput("the Merkle evidence is for another digest")
-        batch = self._registry.batch_of(evidence.root)
+        batch = self._registry.batch_of(evidence.root, evidence.signed.agreement.lender)
         if batch is None:
             return self._not_found(key, "the Merkle root is not anchored on chain")
         on_chain = self._registry.verify_inclusion(evidence.root, evidence.signed, evidence.proof)
