@@ -31,8 +31,11 @@ lint: $(STAMP_PY)
 typecheck: $(STAMP_PY)
 	$(BIN)/mypy
 
+# Two pytest-xdist workers, each given whole test files (module fixtures run once); each
+# worker is its own session with its own anvil, PostgreSQL database and contract deployment.
+# `$(BIN)/pytest` alone runs the same suite in one process.
 unit: $(STAMP_PY) $(STAMP_NODE)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 compile: $(STAMP_PY) $(STAMP_NODE)
 	$(BIN)/loantrace compile

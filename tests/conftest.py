@@ -5,13 +5,17 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3.types import RPCEndpoint
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
@@ -20,9 +24,10 @@ from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreemen
 from loantrace.domain.digest import document_digest, new_salt, party_commitment
 from loantrace.domain.errors import ConfigurationError
 from loantrace.domain.terms import LoanTerms
+from loantrace.services.indexer import CURSOR as INDEX_CURSOR
 from loantrace.services.notary import Submission
-from loantrace.bootstrap import Runtime
 from loantrace.settings import Settings
+from loantrace.store.db import read_cursor
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "LOANTRACE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -35,7 +40,10 @@ def _required(name: str) -> bool:
 
 @pytest.fixture(scope="session")
 def anvil() -> Iterator[Anvil]:
-    """A real anvil node for the whole session (skipped only if not installed and not required)."""
+    """A real anvil node for the whole session (skipped only if not installed and not required).
+
+    Under pytest-xdist every worker is its own session, so each has its own node.
+    """
     try:
         node = Anvil()
     except ConfigurationError as exc:
@@ -46,40 +54,167 @@ def anvil() -> Iterator[Anvil]:
         yield node
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """The contracts a dev runtime deploys, deployed once on a session chain."""
+
+    registry: str
+    ledger: str
+    fundflow: str
+    start_block: int  # where a runtime that had deployed them would start reading events
+    extra: dict[str, str] = field(default_factory=dict)  # contracts a test package adds
+
+
+@dataclass(frozen=True)
+class SessionChain:
+    """A chain kept for the whole session with the contracts deployed on it."""
+
+    node: Node
+    deployment: Deployment
+    url: str | None  # None: the embedded chain, which lives in this process
+
+    def connect(self) -> Node:
+        """A node for one test: the embedded chain itself, or a new JSON-RPC connection."""
+        return self.node if self.url is None else connect(self.url)
+
+
+def deploy_contracts(node: Node) -> Deployment:
+    """Deploy registry, ledger and fund flow as a dev runtime does; return where they are."""
+    rt = start_runtime(node)
+    try:
+        cursor = read_cursor(rt.engine, name=INDEX_CURSOR)
+        assert cursor is not None, "a deploying runtime saves its indexer cursor"
+        return Deployment(rt.registry.address, rt.ledger.address, rt.fundflow.address, cursor + 1)
+    finally:
+        rt.close()
+
+
+@pytest.fixture(scope="session")
+def shared_embedded_chain() -> SessionChain:
+    """One embedded chain for the session, contracts deployed; tests get it reverted."""
+    node = connect(None)
+    return SessionChain(node, deploy_contracts(node), url=None)
+
+
+@pytest.fixture(scope="session")
+def shared_anvil_chain(anvil: Anvil) -> SessionChain:
+    """The session anvil with the contracts deployed once; tests get it reverted."""
+    node = connect(anvil.url)
+    return SessionChain(node, deploy_contracts(node), url=anvil.url)
+
+
+def _rpc(node: Node, method: str, *params: object) -> Any:
+    response = node.w3.provider.make_request(RPCEndpoint(method), list(params))
+    if "error" in response:
+        raise RuntimeError(f"{method} failed: {response['error']}")
+    return response["result"]
+
+
+@contextmanager
+def reverted(node: Node) -> Iterator[None]:
+    """Undo on exit every block, balance, nonce and clock change made on `node`.
+
+    A block is mined first so that the latest block is timestamped now, as right after a
+    deployment (the snapshot's own block may be minutes old). After the revert the node
+    hands out the reverted nonces again: a database that outlives the test (the session's
+    PostgreSQL) must not record transactions sent inside, or a later runtime would resend them.
+    """
+    head = node.head()
+    if node.embedded:
+        tester = node.tester
+        snapshot = tester.take_snapshot()
+        tester.mine_blocks(1)
+        try:
+            yield
+        finally:
+            tester.revert_to_snapshot(snapshot)
+    else:
+        snapshot = _rpc(node, "evm_snapshot")
+        _rpc(node, "evm_mine")
+        try:
+            yield
+        finally:
+            if not _rpc(node, "evm_revert", snapshot):
+                raise RuntimeError(f"evm_revert({snapshot}) refused: the session chain is dirty")
+    if node.head() != head:
+        raise RuntimeError(f"the session chain is at block {node.head()} after reverting to {head}")
+
+
+@dataclass(frozen=True)
+class BoundChain:
+    """A session chain as one test sees it: a node, reverted after the test, and the contracts."""
+
+    node: Node
+    deployment: Deployment
+
+
+def _test_chain(request: pytest.FixtureRequest, kind: str) -> Iterator[BoundChain]:
+    shared: SessionChain = request.getfixturevalue(f"shared_{kind}_chain")
+    node = shared.connect()
+    with reverted(node):
+        yield BoundChain(node, shared.deployment)
+
+
 @pytest.fixture(params=["embedded", pytest.param("anvil", marks=pytest.mark.anvil)])
-def node(request: pytest.FixtureRequest) -> Node:
-    """A chain: the embedded eth-tester chain, then a real anvil node over JSON-RPC."""
-    if request.param == "embedded":
-        return connect(None)
-    anvil_node: Anvil = request.getfixturevalue("anvil")
-    return connect(anvil_node.url)
+def chain(request: pytest.FixtureRequest) -> Iterator[BoundChain]:
+    """The session's embedded chain, then its anvil node, with the contracts; reverted after."""
+    yield from _test_chain(request, request.param)
 
 
 @pytest.fixture
-def embedded_node() -> Node:
-    """A fresh embedded chain."""
-    return connect(None)
+def embedded_chain(request: pytest.FixtureRequest) -> Iterator[BoundChain]:
+    """The session's embedded chain with the contracts, reverted after the test."""
+    yield from _test_chain(request, "embedded")
+
+
+@pytest.fixture
+def node(chain: BoundChain) -> Node:
+    """A chain: the embedded eth-tester chain, then a real anvil node over JSON-RPC."""
+    return chain.node
+
+
+@pytest.fixture
+def embedded_node(embedded_chain: BoundChain) -> Node:
+    """The embedded chain (shared by the session, reverted after the test)."""
+    return embedded_chain.node
 
 
 def start_runtime(node: Node, database_url: str = "sqlite://", **overrides: object) -> Runtime:
     """Start a dev runtime on `node`, deploying a fresh registry."""
     rpc = None if node.embedded else "http://node.invalid"  # the node object is passed in
+    overrides.setdefault("webhook_allow_hosts", "127.0.0.1/32")  # test receivers run there
     settings = Settings(mode="dev", rpc_url=rpc, database_url=database_url, **overrides)  # type: ignore[arg-type]
     return Runtime.start(settings, node=node)
 
 
+def bound_runtime(
+    chain: BoundChain, database_url: str = "sqlite://", **overrides: object
+) -> Runtime:
+    """Start a dev runtime on `chain`'s node using the contracts already deployed there."""
+    deployment = chain.deployment
+    return start_runtime(
+        chain.node,
+        database_url,
+        registry_address=deployment.registry,
+        ledger_address=deployment.ledger,
+        fundflow_address=deployment.fundflow,
+        ledger_start_block=deployment.start_block,
+        **overrides,
+    )
+
+
 @pytest.fixture
-def runtime(node: Node) -> Iterator[Runtime]:
-    """A started runtime (fresh registry, in-memory SQLite) on each chain."""
-    rt = start_runtime(node)
+def runtime(chain: BoundChain) -> Iterator[Runtime]:
+    """A started runtime (session contracts, fresh in-memory SQLite) on each chain."""
+    rt = bound_runtime(chain)
     yield rt
     rt.close()
 
 
 @pytest.fixture
-def embedded_runtime(embedded_node: Node) -> Iterator[Runtime]:
+def embedded_runtime(embedded_chain: BoundChain) -> Iterator[Runtime]:
     """A started runtime on the embedded chain only."""
-    rt = start_runtime(embedded_node)
+    rt = bound_runtime(embedded_chain)
     yield rt
     rt.close()
 

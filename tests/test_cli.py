@@ -15,22 +15,26 @@ from eth_account import Account
 from typer.testing import CliRunner
 
 from loantrace.api.app import create_app
+from loantrace.bootstrap import Runtime
 from loantrace.cli import app
+from loantrace.cli_common import console
 from loantrace.devtools.anvil import Anvil, free_port
 from loantrace.domain.agreement import Agreement, Domain, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.hexcodec import to_hex
-from loantrace.bootstrap import Runtime
 from loantrace.settings import DEV_NOTARY_KEY, Settings
 from tests.conftest import SAMPLE_TERMS
 
 runner = CliRunner()
-WIDE = {"COLUMNS": "400"}  # rich wraps table cells to the terminal width
 
 
 @pytest.fixture
-def api_url(embedded_runtime: Runtime) -> Iterator[str]:
-    """A real uvicorn server on a free loopback port."""
+def api_url(embedded_runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real uvicorn server on a free loopback port; the CLI calls it as the lender."""
+    _key, token = embedded_runtime.access.create_key(
+        by="tests", role="lender", name="cli", lender=embedded_runtime.notary.lender
+    )
+    monkeypatch.setenv("LOANTRACE_API_KEY", token)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(embedded_runtime), host="127.0.0.1", port=port, log_level="error")
@@ -46,6 +50,7 @@ def api_url(embedded_runtime: Runtime) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+@pytest.mark.slow
 def test_demo_exits_zero_and_shows_valid_and_failed_verification() -> None:
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
@@ -205,19 +210,33 @@ def test_keeper_once_against_a_node(
     assert "performed 0 upkeeps" in result.output
 
 
-def test_trace_and_audit_commands_print_findings(api_url: str, embedded_runtime: Runtime) -> None:
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the CLI print its tables 400 columns wide, so that no cell wraps.
+
+    The rich console is built when `loantrace.cli_common` is imported and keeps the COLUMNS
+    found then; a COLUMNS given to one `runner.invoke(env=...)` does not reach it. Under
+    pytest-xdist the workers start with COLUMNS=80 (the controlling pytest imports readline,
+    which exports COLUMNS and LINES to the processes it starts), so set the width itself.
+    """
+    monkeypatch.setattr(console, "_width", 400)
+
+
+def test_trace_and_audit_commands_print_findings(
+    api_url: str, embedded_runtime: Runtime, wide_console: None
+) -> None:
     from loantrace.devtools.demo import DemoResult
     from loantrace.devtools.demo_flows import run_flow_demo
 
     rt = embedded_runtime
     findings = run_flow_demo(rt, DemoResult(rt.node.chain_id, rt.registry.address, "x"))
     stock = next(f.loan_id for f in findings if str(f.rule) == "prohibited_use")
-    result = runner.invoke(app, ["trace", stock, "--policy", "haircut", "--api", api_url], env=WIDE)
+    result = runner.invoke(app, ["trace", stock, "--policy", "haircut", "--api", api_url])
     assert result.exit_code == 0, result.output
     assert "SECURITIES" in result.output
-    result = runner.invoke(app, ["audit", "--severity", "high", "--api", api_url], env=WIDE)
+    result = runner.invoke(app, ["audit", "--severity", "high", "--api", api_url])
     assert result.exit_code == 0, result.output
     for rule in ("prohibited_use", "loan_repays_loan", "round_trip"):
         assert rule in result.output
-    result = runner.invoke(app, ["audit", "--loan", stock, "--api", api_url], env=WIDE)
+    result = runner.invoke(app, ["audit", "--loan", stock, "--api", api_url])
     assert "prohibited_use" in result.output

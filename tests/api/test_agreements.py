@@ -10,9 +10,9 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from loantrace.bootstrap import Runtime
 from loantrace.domain.agreement import Domain, sign_agreement
 from loantrace.domain.hexcodec import to_hex
-from loantrace.bootstrap import Runtime
 from tests.api.conftest import assert_problem, form_of
 from tests.conftest import SubmissionFactory, signed_for
 

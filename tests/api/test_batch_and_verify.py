@@ -13,8 +13,8 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
-from loantrace.domain.hexcodec import to_hex
 from loantrace.bootstrap import Runtime
+from loantrace.domain.hexcodec import to_hex
 from tests.api.conftest import assert_problem, form_of, json_item
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 

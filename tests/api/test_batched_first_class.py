@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from loantrace.devtools.sample_terms import terms_at
 from loantrace.bootstrap import Runtime
+from loantrace.devtools.sample_terms import terms_at
 from tests.api.conftest import form_of, json_item
 from tests.conftest import SubmissionFactory
 

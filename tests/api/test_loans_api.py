@@ -9,9 +9,9 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from loantrace.bootstrap import Runtime
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.terms import LoanTerms
-from loantrace.bootstrap import Runtime
 from tests.api.conftest import assert_problem, form_of
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 

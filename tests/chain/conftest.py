@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 from eth_account import Account
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.ledger import LedgerClient, deploy_ledger
 from loantrace.chain.node import connect
 from loantrace.chain.registry import RegistryClient, agreement_struct, revert_decoder
@@ -18,8 +19,15 @@ from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.terms import LoanTerms
-from loantrace.bootstrap import Runtime
-from tests.conftest import SubmissionFactory, raw_transactor, signed_for, start_runtime
+from tests.conftest import (
+    BoundChain,
+    SessionChain,
+    SubmissionFactory,
+    bound_runtime,
+    raw_transactor,
+    signed_for,
+    start_runtime,
+)
 
 DAY = 86_400
 LPR_BPS = 300
@@ -130,8 +138,12 @@ def ref() -> bytes:
     return uuid.uuid4().bytes * 2
 
 
-def _ledger_env(rt: Runtime, make: SubmissionFactory) -> LedgerEnv:
-    address = deploy_ledger(
+ENV_LEDGER = "env_ledger"
+
+
+def _deploy_ledger(rt: Runtime) -> str:
+    """Deploy a LoanLedger beside `rt`'s registry (not the one the registry links to)."""
+    return deploy_ledger(
         rt.registry.transactor,
         rt.node.w3,
         admin=rt.notary.lender,
@@ -139,19 +151,52 @@ def _ledger_env(rt: Runtime, make: SubmissionFactory) -> LedgerEnv:
         lpr_bps=LPR_BPS,
         policy=POLICY,
     )
+
+
+def _ledger_env(rt: Runtime, make: SubmissionFactory, address: str | None = None) -> LedgerEnv:
+    address = address or _deploy_ledger(rt)
     return LedgerEnv(rt, LedgerClient(rt.node.w3, address, raw_transactor(rt)), make)
 
 
-@pytest.fixture
-def env(runtime: Runtime, make_submission: SubmissionFactory) -> LedgerEnv:
-    """A fresh ledger on each chain (embedded and anvil)."""
-    return _ledger_env(runtime, make_submission)
+def _with_env_ledger(shared: SessionChain) -> SessionChain:
+    """`shared` with the tests' LoanLedger deployed once more, beside the session contracts."""
+    rt = bound_runtime(BoundChain(shared.node, shared.deployment))
+    try:
+        address = _deploy_ledger(rt)
+    finally:
+        rt.close()
+    deployment = replace(shared.deployment, extra={**shared.deployment.extra, ENV_LEDGER: address})
+    return replace(shared, deployment=deployment)
+
+
+# These override the session chains of tests/conftest.py for the tests in this folder: the
+# same chains, with the ledger of `env` deployed once, before any test's snapshot.
+@pytest.fixture(scope="session")
+def shared_embedded_chain(shared_embedded_chain: SessionChain) -> SessionChain:
+    """The session's embedded chain, with the ledger tests' LoanLedger deployed."""
+    return _with_env_ledger(shared_embedded_chain)
+
+
+@pytest.fixture(scope="session")
+def shared_anvil_chain(shared_anvil_chain: SessionChain) -> SessionChain:
+    """The session's anvil node, with the ledger tests' LoanLedger deployed."""
+    return _with_env_ledger(shared_anvil_chain)
 
 
 @pytest.fixture
-def embedded_env(embedded_runtime: Runtime, make_submission: SubmissionFactory) -> LedgerEnv:
-    """A fresh ledger on the embedded chain only (for heavier time-travel tests)."""
-    return _ledger_env(embedded_runtime, make_submission)
+def env(runtime: Runtime, chain: BoundChain, make_submission: SubmissionFactory) -> LedgerEnv:
+    """A ledger beside the registry on each chain (embedded and anvil), as deployed."""
+    return _ledger_env(runtime, make_submission, chain.deployment.extra[ENV_LEDGER])
+
+
+@pytest.fixture
+def embedded_env(
+    embedded_runtime: Runtime, embedded_chain: BoundChain, make_submission: SubmissionFactory
+) -> LedgerEnv:
+    """A ledger on the embedded chain only (for heavier time-travel tests), as deployed."""
+    return _ledger_env(
+        embedded_runtime, make_submission, embedded_chain.deployment.extra[ENV_LEDGER]
+    )
 
 
 @pytest.fixture

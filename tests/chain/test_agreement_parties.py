@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.registry import OnChainStatus, RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
@@ -24,7 +25,6 @@ from loantrace.domain.errors import (
     Unauthorized,
 )
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
-from loantrace.bootstrap import Runtime
 from tests.conftest import Signed, SubmissionFactory, raw_transactor, signed_for
 
 

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.ledger import schedule_struct, terms_struct
 from loantrace.domain.errors import InvalidInput
 from loantrace.domain.ratecap import allowed_charges, cap_breaches
 from loantrace.domain.schedule import Instalment, Schedule
 from loantrace.domain.terms import LoanTerms
-from loantrace.bootstrap import Runtime
 
 pytestmark = pytest.mark.slow
 

@@ -9,11 +9,11 @@ import pytest
 import solcx
 from eth_account import Account
 
+from loantrace.bootstrap import Runtime
 from loantrace.domain.agreement import Agreement, sign_agreement
 from loantrace.domain.digest import document_digest
 from loantrace.domain.errors import SignatureMismatch
 from loantrace.services.notary import Submission
-from loantrace.bootstrap import Runtime
 from tests.conftest import SAMPLE_TERMS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from loantrace.devtools.gas import measure
 from loantrace.bootstrap import Runtime
+from loantrace.devtools.gas import measure
 
 
 def test_batched_cost_per_document_at_256_is_under_1000_gas(embedded_runtime: Runtime) -> None:

@@ -14,13 +14,13 @@ from eth_account import Account
 from web3 import Web3
 from web3.types import RPCEndpoint
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
 from loantrace.devtools.anvil import Anvil
 from loantrace.domain.errors import Conflict, Pending
 from loantrace.outbox import MemoryOutbox, OutboxTx, TxStatus
-from loantrace.bootstrap import Runtime
 from loantrace.store.db import init_schema, make_engine
 from loantrace.store.outbox import SqlOutbox
 from tests.conftest import start_runtime

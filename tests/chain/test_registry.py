@@ -9,6 +9,7 @@ from eth_account import Account
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.errors import RevertDecoder
 from loantrace.chain.registry import NOTARY_ROLE, OnChainStatus, RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
@@ -28,7 +29,6 @@ from loantrace.domain.errors import (
     Unauthorized,
 )
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
-from loantrace.bootstrap import Runtime
 from tests.conftest import SubmissionFactory, raw_registry, signed_for
 
 

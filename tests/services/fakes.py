@@ -9,14 +9,22 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Webhook
+from loantrace.ports.ledger import (
+    AgreementRecord,
+    BatchRecord,
+    DuplicateRecord,
+    IndexedEvent,
+    LoanRequest,
+    MovementRequest,
+)
+from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Secrets, Webhook
 
 
 @dataclass
 class WebhookTables:
     """The committed state of the fake store."""
 
-    webhooks: dict[int, tuple[Webhook, str]] = field(default_factory=dict)
+    webhooks: dict[int, tuple[Webhook, Secrets]] = field(default_factory=dict)
     reminders: dict[int, Reminder] = field(default_factory=dict)
     deliveries: dict[int, Delivery] = field(default_factory=dict)
     next_id: int = 1
@@ -35,7 +43,7 @@ class FakeWebhookRepository:
 
     def add_webhook(self, *, lender: str, url: str, secret_encrypted: str, at: datetime) -> Webhook:
         hook = Webhook(self._id(), lender, url, True, at)
-        self.tables.webhooks[hook.id] = (hook, secret_encrypted)
+        self.tables.webhooks[hook.id] = (hook, Secrets(secret_encrypted))
         return hook
 
     def webhook(self, webhook_id: int) -> Webhook | None:
@@ -43,7 +51,21 @@ class FakeWebhookRepository:
         return None if found is None else found[0]
 
     def secret_of(self, webhook_id: int) -> str:
+        return self.tables.webhooks[webhook_id][1].current
+
+    def secrets_of(self, webhook_id: int) -> Secrets:
         return self.tables.webhooks[webhook_id][1]
+
+    def rotate(self, webhook_id: int, secrets: Secrets) -> None:
+        hook, _ = self.tables.webhooks[webhook_id]
+        self.tables.webhooks[webhook_id] = (hook, secrets)
+
+    def deactivate(self, webhook_id: int) -> None:
+        hook, secrets = self.tables.webhooks[webhook_id]
+        self.tables.webhooks[webhook_id] = (replace(hook, active=False), secrets)
+
+    def webhooks_of(self, lender: str) -> list[Webhook]:
+        return [h for h in self.active_webhooks(lender)]
 
     def active_webhooks(self, lender: str) -> list[Webhook]:
         return [h for h, _ in self.tables.webhooks.values() if h.lender == lender and h.active]
@@ -143,3 +165,186 @@ class FakeStore:
 
     def uow(self) -> FakeWebhookUnitOfWork:
         return FakeWebhookUnitOfWork(self)
+
+
+# The ledger port: agreements and batches, loans, movements, indexed events.
+
+
+@dataclass
+class LedgerTables:
+    """The committed state of the fake ledger store."""
+
+    agreements: dict[str, AgreementRecord] = field(default_factory=dict)
+    batches: dict[str, BatchRecord] = field(default_factory=dict)
+    loans: dict[str, LoanRequest] = field(default_factory=dict)
+    movements: dict[int, MovementRequest] = field(default_factory=dict)
+    events: list[tuple[int, str, IndexedEvent]] = field(default_factory=list)  # chain, loan
+    next_id: int = 1
+
+
+def _maybe_fail(fail_on: str | None, operation: str) -> None:
+    if fail_on == operation:
+        raise OSError(f"the store failed half-way, at {operation}")
+
+
+class FakeAgreementRepository:
+    """Agreements and batches over a working copy; digests and agreement ids are unique."""
+
+    def __init__(self, tables: LedgerTables, fail_on: str | None = None) -> None:
+        self.tables = tables
+        self._fail_on = fail_on
+
+    def get(self, digest: str) -> AgreementRecord | None:
+        return self.tables.agreements.get(digest)
+
+    def by_agreement_id(self, agreement_id: str) -> AgreementRecord | None:
+        found = (a for a in self.tables.agreements.values() if a.agreement_id == agreement_id)
+        return next(found, None)
+
+    def known_digests(self, digests: Sequence[str]) -> set[str]:
+        return set(digests) & set(self.tables.agreements)
+
+    def add(self, records: Sequence[AgreementRecord]) -> None:
+        _maybe_fail(self._fail_on, "add_agreements")
+        for record in records:
+            ids = {a.agreement_id for a in self.tables.agreements.values() if a.agreement_id}
+            if record.digest in self.tables.agreements or record.agreement_id in ids:
+                raise DuplicateRecord(f"agreement {record.digest}")
+            self.tables.agreements[record.digest] = record
+
+    def add_batch(self, batch: BatchRecord) -> None:
+        _maybe_fail(self._fail_on, "add_batch")
+        if batch.root in self.tables.batches:
+            raise DuplicateRecord(f"batch {batch.root}")
+        self.tables.batches[batch.root] = batch
+
+    def mark_superseded(self, digest: str, successor: str) -> None:
+        _maybe_fail(self._fail_on, "mark_superseded")
+        old = self.tables.agreements.get(digest)
+        if old is not None:
+            new = replace(old, status="superseded", superseded_by=successor)
+            self.tables.agreements[digest] = new
+
+    def mark_revoked(self, digest: str, reason: int) -> None:
+        _maybe_fail(self._fail_on, "mark_revoked")
+        old = self.tables.agreements.get(digest)
+        if old is not None:
+            self.tables.agreements[digest] = replace(old, status="revoked", revoke_reason=reason)
+
+
+class FakeLoanRepository:
+    """Loans over a working copy; a loan id is stored once."""
+
+    def __init__(self, tables: LedgerTables, fail_on: str | None = None) -> None:
+        self.tables = tables
+        self._fail_on = fail_on
+
+    def get(self, loan_id: str) -> LoanRequest | None:
+        return self.tables.loans.get(loan_id)
+
+    def by_digest(self, digest: str) -> LoanRequest | None:
+        return next((n for n in self.tables.loans.values() if n.digest == digest), None)
+
+    def add(self, loan: LoanRequest) -> None:
+        _maybe_fail(self._fail_on, "add_loan")
+        if loan.loan_id in self.tables.loans:
+            raise DuplicateRecord(f"loan {loan.loan_id}")
+        self.tables.loans[loan.loan_id] = loan
+
+
+class FakeMovementRepository:
+    """Movements over a working copy; a lender's external reference names one movement."""
+
+    def __init__(self, tables: LedgerTables, fail_on: str | None = None) -> None:
+        self.tables = tables
+        self._fail_on = fail_on
+
+    def by_reference(self, lender: str, external_ref: str) -> MovementRequest | None:
+        key = (lender, external_ref)
+        found = (m for m in self.tables.movements.values() if (m.lender, m.external_ref) == key)
+        return next(found, None)
+
+    def of_loan(self, loan_id: str) -> list[MovementRequest]:
+        return [m for _, m in sorted(self.tables.movements.items()) if m.loan_id == loan_id]
+
+    def add(self, movement: MovementRequest) -> MovementRequest:
+        _maybe_fail(self._fail_on, "add_movement")
+        if self.by_reference(movement.lender, movement.external_ref) is not None:
+            raise DuplicateRecord(f"external_ref {movement.external_ref!r}")
+        stored = replace(movement, id=self.tables.next_id)
+        self.tables.next_id += 1
+        self.tables.movements[stored.id] = stored
+        return stored
+
+
+class FakeEventRepository:
+    """Indexed events (the tests put them there, as the indexer would)."""
+
+    def __init__(self, tables: LedgerTables) -> None:
+        self.tables = tables
+
+    def of_loan(self, chain_id: int, loan_id: str, events: Sequence[str]) -> list[IndexedEvent]:
+        mine = [e for c, n, e in self.tables.events if (c, n) == (chain_id, loan_id)]
+        found = [e for e in mine if e.event in events]
+        return sorted(found, key=lambda e: (e.block_number, e.log_index))
+
+
+class FakeLedgerUnitOfWork:
+    """Works on a copy of the tables; commits by swapping it in, so a failure changes nothing."""
+
+    def __init__(self, store: FakeLedgerStore) -> None:
+        self._store = store
+        self._tables: LedgerTables | None = None
+
+    def _working(self) -> LedgerTables:
+        assert self._tables is not None, "use the unit of work inside `with`"
+        return self._tables
+
+    @property
+    def agreements(self) -> FakeAgreementRepository:
+        return FakeAgreementRepository(self._working(), self._store.fail_on)
+
+    @property
+    def loans(self) -> FakeLoanRepository:
+        return FakeLoanRepository(self._working(), self._store.fail_on)
+
+    @property
+    def movements(self) -> FakeMovementRepository:
+        return FakeMovementRepository(self._working(), self._store.fail_on)
+
+    @property
+    def events(self) -> FakeEventRepository:
+        return FakeEventRepository(self._working())
+
+    def __enter__(self) -> Self:
+        self._tables = copy.deepcopy(self._store.tables)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tables, self._tables = self._tables, None
+        if exc_type is None and tables is not None:
+            _maybe_fail(self._store.fail_on, "commit")
+            self._store.tables = tables
+            self._store.commits += 1
+
+
+@dataclass
+class FakeLedgerStore:
+    """The fake ledger database: its tables, a commit counter and an optional injected
+    failure (`fail_on` names an operation: add_agreements, mark_superseded, commit, ...)."""
+
+    tables: LedgerTables = field(default_factory=LedgerTables)
+    commits: int = 0
+    fail_on: str | None = None
+
+    def uow(self) -> FakeLedgerUnitOfWork:
+        return FakeLedgerUnitOfWork(self)
+
+    def add_event(self, chain_id: int, loan_id: str, event: IndexedEvent) -> None:
+        """Record an event as the indexer would, outside any use case."""
+        self.tables.events.append((chain_id, loan_id, event))

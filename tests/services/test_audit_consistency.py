@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from eth_account import Account
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
@@ -13,7 +14,6 @@ from loantrace.domain.audit import Rule, Severity
 from loantrace.domain.digest import document_digest
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.loans import Movement
-from loantrace.bootstrap import Runtime
 from tests.conftest import SubmissionFactory
 
 DAY = 86_400

@@ -16,10 +16,10 @@ from eth_account import Account
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil
 from loantrace.domain.hexcodec import to_hex
-from loantrace.bootstrap import Runtime
 from loantrace.settings import Settings
 from loantrace.store.models import ChainEventRow
 from tests.conftest import POSTGRES_ADMIN_URL, SubmissionFactory

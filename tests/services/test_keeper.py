@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from eth_account import Account
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.registry import revert_decoder
 from loantrace.chain.transactor import Transactor
@@ -16,7 +17,6 @@ from loantrace.devtools.receiver import WebhookReceiver
 from loantrace.domain.delinquency import SECONDS_PER_DAY
 from loantrace.domain.webhooks import parse_secret
 from loantrace.services.loans import Movement
-from loantrace.bootstrap import Runtime
 from loantrace.store.db import read_cursor
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 

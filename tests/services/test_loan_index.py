@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.services.loans import Movement
-from loantrace.bootstrap import Runtime
 from tests.conftest import SubmissionFactory, start_runtime
 
 pytestmark = pytest.mark.anvil

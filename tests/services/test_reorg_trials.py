@@ -16,14 +16,14 @@ import pytest
 from sqlmodel import Session, select
 from web3.types import RPCEndpoint
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil
 from loantrace.devtools.receiver import WebhookReceiver
 from loantrace.devtools.sample_terms import terms_at
-from loantrace.domain.webhooks import idempotency_key
+from loantrace.domain.webhooks import idempotency_key, parse_secret
 from loantrace.services.indexer import Indexer
 from loantrace.services.loans import Movement
-from loantrace.bootstrap import Runtime
 from loantrace.store.db import init_schema, make_engine
 from loantrace.store.models import ChainEventRow
 from tests.conftest import SubmissionFactory, start_runtime
@@ -75,7 +75,7 @@ def test_random_reorgs_never_deliver_an_orphaned_reminder(
     with Anvil(chain_id=31_341) as node:
         rt = start_runtime(connect(node.url), index_confirmations=CONFIRMATIONS)
         hook, secret = rt.webhooks.register(lender=rt.notary.lender, url=receiver.url)
-        receiver.secret = bytes.fromhex(secret.removeprefix("whsec_"))
+        receiver.secret = parse_secret(secret)
         for n in range(4):
             terms = terms_at(rt.node.now(), principal=40_000, instalments=4, first_in_days=3 + n)
             receipt = rt.notary.notarise(make_submission(rt, terms=terms).submission)

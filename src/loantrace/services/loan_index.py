@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from loantrace.domain.schedule import Instalment, Schedule
+from loantrace.ports.ledger import IndexedEvent, LoanRequest, MovementRequest
 from loantrace.services.flowdata import instalment_of, text_code
-from loantrace.store.models import ChainEventRow, LoanRow, MovementRow
 
 LOAN_EVENTS = (
     "LoanRegistered",
@@ -68,19 +68,19 @@ class IndexedLoan:
     movements: tuple[MovementRecord, ...]
 
 
-def movement_of(row: MovementRow) -> MovementRecord:
-    """Return the plain record of a movement this service recorded."""
+def movement_of(request: MovementRequest) -> MovementRecord:
+    """Return the view of a movement this service recorded (not indexed yet)."""
     return MovementRecord(
-        loan_id=row.loan_id,
-        kind=row.kind,
-        amount=row.amount,
-        account=row.account,
-        tx_hash=row.tx_hash,
-        block_number=row.block_number,
+        loan_id=request.loan_id,
+        kind=request.kind,
+        amount=request.amount,
+        account=request.account,
+        tx_hash=request.tx_hash,
+        block_number=request.block_number,
         log_index=None,
-        external_ref=row.external_ref,
-        block_timestamp=row.block_timestamp,
-        record_id=row.id,
+        external_ref=request.external_ref,
+        block_timestamp=request.block_timestamp,
+        record_id=request.id,
     )
 
 
@@ -103,9 +103,9 @@ def schedule_of(start_at: int, items: Sequence[tuple[int, int, int, int]]) -> Sc
 
 
 def indexed_loan(
-    request: LoanRow,
-    events: Iterable[ChainEventRow],
-    records: Iterable[MovementRow],
+    request: LoanRequest,
+    events: Iterable[IndexedEvent],
+    records: Iterable[MovementRequest],
     unconfirmed_schedule: Schedule,
 ) -> IndexedLoan:
     """Fold a loan's indexed events (in chain order) and this service's records into a view."""

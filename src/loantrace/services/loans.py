@@ -5,12 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
 
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.transactor import TxResult
@@ -28,6 +25,7 @@ from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.ratecap import cap_breaches
 from loantrace.domain.schedule import Instalment, Schedule
 from loantrace.domain.terms import LoanTerms
+from loantrace.ports.ledger import DuplicateRecord, LedgerUnitOfWork, LoanRequest, MovementRequest
 from loantrace.services.indexer import Indexer
 from loantrace.services.loan_index import (
     LOAN_EVENTS,
@@ -37,8 +35,6 @@ from loantrace.services.loan_index import (
     movement_of,
 )
 from loantrace.services.receipts import MerkleEvidence, signed_of
-from loantrace.store.db import session_scope
-from loantrace.store.models import AgreementRow, ChainEventRow, LoanRow, MovementRow
 
 log = logging.getLogger(__name__)
 
@@ -181,20 +177,23 @@ def disclose(terms: LoanTerms, cap_bps: int) -> Disclosure:
 
 
 class LoanService:
-    """Register loans and record their money movements on the LoanLedger."""
+    """Register loans and record their money movements on the LoanLedger.
+
+    Storage is reached only through a unit of work (`uow()` opens one transaction).
+    """
 
     def __init__(
         self,
         *,
         ledger: LedgerClient,
-        engine: Engine,
+        uow: Callable[[], LedgerUnitOfWork],
         policy: ReminderPolicy,
         lender: str,
         indexer: Indexer,
         index_on_read: bool,
     ) -> None:
         self._ledger = ledger
-        self._engine = engine
+        self._uow = uow
         self._policy = policy
         self._lender = lender
         self._indexer = indexer
@@ -213,14 +212,14 @@ class LoanService:
         explains which instalment is over the cap and sends nothing.
         """
         key = to_hex(digest)
-        with Session(self._engine) as session:
-            agreement = session.get(AgreementRow, key)
+        with self._uow() as uow:
+            agreement = uow.agreements.get(key)
             if agreement is None:
                 raise NotFound(f"no agreement {key} is notarised here")
             if agreement.agreement_id is None:
                 raise NotActive(f"agreement {key} predates agreement ids; notarise it again")
             loan_key = agreement.agreement_id
-            if session.get(LoanRow, loan_key) is not None:
+            if uow.loans.get(loan_key) is not None:
                 raise Conflict(f"a loan is already registered for {key}")
         if agreement.status != "notarised":
             raise NotActive(f"agreement {key} is {agreement.status}; register its amendment")
@@ -245,12 +244,12 @@ class LoanService:
         if agreement.mode == "single":
             result = self._ledger.register_loan(signed.agreement, terms)
         else:
-            evidence = MerkleEvidence.of_row(agreement)
+            evidence = MerkleEvidence.of_record(agreement)
             result = self._ledger.register_batched_loan(
                 evidence.root, signed, evidence.proof, terms
             )
         assert result is not None
-        row = LoanRow(
+        loan = LoanRequest(
             loan_id=loan_key,
             digest=key,
             lender=agreement.lender,
@@ -266,8 +265,8 @@ class LoanService:
             tx_hash=result.tx_hash,
             block_number=result.block_number,
         )
-        with session_scope(self._engine) as session:
-            session.add(row)
+        with self._uow() as uow:
+            uow.loans.add(loan)
         log.info("registered loan %s gas=%s", loan_key, result.gas_used)
         return self.view(bytes.fromhex(loan_key[2:]))
 
@@ -277,11 +276,11 @@ class LoanService:
 
     def agreement_of(self, digest: bytes) -> Agreement:
         """Return the agreement notarised here under `digest`, as both parties signed it."""
-        with Session(self._engine) as session:
-            row = session.get(AgreementRow, to_hex(digest))
-        if row is None:
+        with self._uow() as uow:
+            record = uow.agreements.get(to_hex(digest))
+        if record is None:
             raise NotFound(f"no agreement {to_hex(digest)} is notarised here")
-        return signed_of(row).agreement
+        return signed_of(record).agreement
 
     def loan_id_of(self, ref: bytes) -> bytes:
         """Return the loan id `ref` names: a local agreement digest's loan, else `ref` itself."""
@@ -293,13 +292,13 @@ class LoanService:
     def resolve(self, ref: bytes) -> str:
         """Return the loan id of `ref`: a loan id, or the digest of its agreement."""
         key = to_hex(ref)
-        with Session(self._engine) as session:
-            if session.get(LoanRow, key) is not None:
+        with self._uow() as uow:
+            if uow.loans.get(key) is not None:
                 return key
-            row = session.exec(select(LoanRow).where(LoanRow.digest == key)).first()
-        if row is None:
+            loan = uow.loans.by_digest(key)
+        if loan is None:
             raise NotFound(f"no loan {key} is registered here")
-        return row.loan_id
+        return loan.loan_id
 
     def disburse(self, loan_id: bytes, movement: Movement) -> tuple[MovementRecord, bool]:
         """Record a disbursement; return it and whether it is new (False: a retried call)."""
@@ -314,20 +313,12 @@ class LoanService:
         key = self.resolve(loan_ref)
         if self._index_on_read:
             self._indexer.run_once()
-        with Session(self._engine) as session:
-            request = session.get(LoanRow, key)
+        with self._uow() as uow:
+            request = uow.loans.get(key)
             if request is None:
                 raise NotFound(f"no loan {key} is registered here")
-            events = session.exec(
-                select(ChainEventRow)
-                .where(
-                    ChainEventRow.chain_id == self._indexer.chain_id,
-                    ChainEventRow.loan_id == key,
-                    col(ChainEventRow.event).in_(LOAN_EVENTS),
-                )
-                .order_by(col(ChainEventRow.block_number), col(ChainEventRow.log_index))
-            ).all()
-            records = session.exec(select(MovementRow).where(MovementRow.loan_id == key)).all()
+            events = uow.events.of_loan(self._indexer.chain_id, key, LOAN_EVENTS)
+            records = uow.movements.of_loan(key)
         requested = schedule_from_json(request.schedule_json, request.start_at)
         loan = indexed_loan(request, events, records, requested)
         schedule, now = loan.schedule, self._now()
@@ -342,14 +333,9 @@ class LoanService:
         actual_cost = annual_cost_bps(loan_cash_flows(paid_out, schedule)) if paid_out else None
         return LoanView(loan, states, outstanding, days, bucket, now, signed_cost, actual_cost)
 
-    def _existing(self, movement: Movement) -> MovementRow | None:
-        with Session(self._engine) as session:
-            return session.exec(
-                select(MovementRow).where(
-                    MovementRow.lender == self._lender,
-                    MovementRow.external_ref == movement.external_ref,
-                )
-            ).first()
+    def _existing(self, movement: Movement) -> MovementRequest | None:
+        with self._uow() as uow:
+            return uow.movements.by_reference(self._lender, movement.external_ref)
 
     def _record(
         self, loan_ref: bytes, movement: Movement, kind: str
@@ -377,7 +363,8 @@ class LoanService:
             result: TxResult = self._ledger.record_disbursement(*args)
         else:
             result = self._ledger.record_repayment(*args)
-        row = MovementRow(
+        request = MovementRequest(
+            id=0,  # assigned when stored
             loan_id=key,
             lender=self._lender,
             kind=kind,
@@ -389,15 +376,15 @@ class LoanService:
             block_timestamp=result.block_timestamp,
         )
         try:
-            with session_scope(self._engine) as session:
-                session.add(row)
-        except IntegrityError:  # a concurrent duplicate recorded it first
+            with self._uow() as uow:
+                stored = uow.movements.add(request)
+        except DuplicateRecord:  # a concurrent duplicate recorded it first
             first = self._existing(movement)
-            if first is None or first.tx_hash != row.tx_hash:
+            if first is None or first.tx_hash != request.tx_hash:
                 raise
             return movement_of(first), False
         log.info("%s on loan %s tx=%s gas=%s", kind, key, result.tx_hash, result.gas_used)
-        return movement_of(row), True
+        return movement_of(stored), True
 
     def _now(self) -> int:
         return int(self._ledger.contract.w3.eth.get_block("latest")["timestamp"])

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
 
 from loantrace.chain.registry import RegistryClient
 from loantrace.chain.transactor import TxResult
@@ -36,10 +33,14 @@ from loantrace.domain.merkle import (
     agreement_leaf_values,
 )
 from loantrace.domain.terms import LoanTerms
+from loantrace.ports.ledger import (
+    AgreementRecord,
+    AgreementRepository,
+    BatchRecord,
+    DuplicateRecord,
+    LedgerUnitOfWork,
+)
 from loantrace.services.receipts import MerkleEvidence, Receipt, receipt_of, signed_of
-from loantrace.store import agreements as repo
-from loantrace.store.db import session_scope
-from loantrace.store.models import AgreementRow, BatchRow
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +63,21 @@ class Submission:
 
 
 class Notary:
-    """Notarise agreements for the lender whose NOTARY key this service holds."""
+    """Notarise agreements for the lender whose NOTARY key this service holds.
+
+    Storage is reached only through a unit of work (`uow()` opens one transaction).
+    """
 
     def __init__(
-        self, *, registry: RegistryClient, engine: Engine, account: LocalAccount, max_batch: int
+        self,
+        *,
+        registry: RegistryClient,
+        uow: Callable[[], LedgerUnitOfWork],
+        account: LocalAccount,
+        max_batch: int,
     ) -> None:
         self._registry = registry
-        self._engine = engine
+        self._uow = uow
         self._account = account
         self._max_batch = max_batch
 
@@ -92,10 +101,10 @@ class Notary:
         """Return the agreement id an amendment supersedes, given its id or local digest."""
         if ref is None:
             return ZERO32
-        with Session(self._engine) as session:
-            row = repo.get_agreement(session=session, digest=to_hex(ref))
-        if row is not None and row.agreement_id is not None:
-            return bytes.fromhex(row.agreement_id[2:])
+        with self._uow() as uow:
+            record = uow.agreements.get(to_hex(ref))
+        if record is not None and record.agreement_id is not None:
+            return bytes.fromhex(record.agreement_id[2:])
         return ref
 
     def prepare(self, submission: Submission) -> tuple[SignedAgreement, LoanTerms]:
@@ -131,20 +140,20 @@ class Notary:
     def receipt(self, digest: bytes) -> Receipt:
         """Return the receipt of an agreement notarised here, its status read from the chain."""
         key = to_hex(digest)
-        with Session(self._engine) as session:
-            row = repo.get_agreement(session=session, digest=key)
-        if row is None:
+        with self._uow() as uow:
+            record = uow.agreements.get(key)
+        if record is None:
             raise NotFound(f"no agreement {key} is notarised here")
-        return receipt_of(row, self._registry)
+        return receipt_of(record, self._registry)
 
     def revocation_request(self, digest: bytes, reason: int) -> dict[str, Any]:
         """Return the EIP-712 typed data a borrower signs to consent to revoking `digest`."""
         key = to_hex(digest)
-        with Session(self._engine) as session:
-            row = repo.get_agreement(session=session, digest=key)
-        if row is None or row.agreement_id is None:
+        with self._uow() as uow:
+            record = uow.agreements.get(key)
+        if record is None or record.agreement_id is None:
             raise NotFound(f"no agreement {key} is notarised here")
-        return revocation_typed_data(bytes.fromhex(row.agreement_id[2:]), reason, self.domain)
+        return revocation_typed_data(bytes.fromhex(record.agreement_id[2:]), reason, self.domain)
 
     def notarise(self, submission: Submission) -> Receipt:
         """Notarise one agreement (or amendment) on chain and record it; return its receipt."""
@@ -159,16 +168,16 @@ class Notary:
         """
         signed, terms = self.prepare(submission)
         digest = to_hex(signed.agreement.digest)
-        with Session(self._engine) as session:
-            existing = repo.get_agreement(session=session, digest=digest)
-            if existing is not None:
-                return self._replayed(existing, signed), False
+        with self._uow() as uow:
+            existing = uow.agreements.get(digest)
             previous = None
-            if submission.supersedes is not None:
-                previous = self._require_active_id(session, signed.agreement.supersedes)
+            if existing is None and submission.supersedes is not None:
+                previous = _require_active_id(uow.agreements, signed.agreement.supersedes)
+        if existing is not None:
+            return self._replayed(existing, signed), False
         try:
             if previous is not None and previous.mode == "batch":
-                evidence = MerkleEvidence.of_row(previous)
+                evidence = MerkleEvidence.of_record(previous)
                 result: TxResult | None = self._registry.supersede_batched(
                     evidence.root, signed_of(previous), evidence.proof, signed
                 )
@@ -177,27 +186,27 @@ class Notary:
         except AlreadyNotarised:
             result = self._recover_single(signed)
         assert result is not None
-        row = _row(signed, terms, result, mode="single", agreement_id=self._id(signed))
+        record = _record(signed, terms, result, mode="single", agreement_id=self._id(signed))
         try:
-            with session_scope(self._engine) as session:
-                repo.add_agreements(session=session, rows=[row])
+            with self._uow() as uow:
+                uow.agreements.add([record])
                 if previous is not None:
-                    repo.mark_superseded(session=session, digest=previous.digest, successor=digest)
-        except IntegrityError:  # a concurrent duplicate recorded it first
-            with Session(self._engine) as session:
-                first = repo.get_agreement(session=session, digest=digest)
+                    uow.agreements.mark_superseded(previous.digest, successor=digest)
+        except DuplicateRecord:  # a concurrent duplicate recorded it first
+            with self._uow() as uow:
+                first = uow.agreements.get(digest)
             if first is None:
                 raise
             return self._replayed(first, signed), False
         log.info("notarised digest=%s tx=%s gas=%s", digest, result.tx_hash, result.gas_used)
-        return receipt_of(row, self._registry), True
+        return receipt_of(record, self._registry), True
 
-    def _replayed(self, row: AgreementRow, signed: SignedAgreement) -> Receipt:
-        if signed_of(row).agreement != signed.agreement:
+    def _replayed(self, record: AgreementRecord, signed: SignedAgreement) -> Receipt:
+        if signed_of(record).agreement != signed.agreement:
             raise AlreadyNotarised(
-                f"agreement {row.digest} is already notarised here with other parties or terms"
+                f"agreement {record.digest} is already notarised here with other parties or terms"
             )
-        return receipt_of(row, self._registry)
+        return receipt_of(record, self._registry)
 
     def notarise_batch(self, submissions: Sequence[Submission]) -> list[Receipt]:
         """Anchor many agreements under one Merkle root; return a receipt with proof for each."""
@@ -212,8 +221,8 @@ class Notary:
         if repeated:
             raise InvalidInput(f"the batch repeats digests: {', '.join(repeated)}")
         prepared = [self.prepare(s) for s in submissions]
-        with Session(self._engine) as session:
-            known = repo.known_digests(session=session, digests=digests)
+        with self._uow() as uow:
+            known = uow.agreements.known_digests(digests)
         if known:
             raise AlreadyNotarised(f"already notarised: {', '.join(sorted(known))}")
         values = [agreement_leaf_values(signed) for signed, _ in prepared]
@@ -224,26 +233,32 @@ class Notary:
             result = self._recover_batch(tree.root)
         assert result is not None
         root = to_hex(tree.root)
-        rows = []
-        for index, (signed, terms) in enumerate(prepared):
-            row = _row(signed, terms, result, mode="batch", agreement_id=self._id(signed))
-            row.batch_root = root
-            row.leaf_index = index
-            row.proof_json = json.dumps([to_hex(p) for p in tree.proof(index)])
-            rows.append(row)
-        batch = BatchRow(
+        records = [
+            _record(
+                signed,
+                terms,
+                result,
+                mode="batch",
+                agreement_id=self._id(signed),
+                batch_root=root,
+                leaf_index=index,
+                proof_json=json.dumps([to_hex(p) for p in tree.proof(index)]),
+            )
+            for index, (signed, terms) in enumerate(prepared)
+        ]
+        batch = BatchRecord(
             root=root,
             lender=self.lender,
-            count=len(rows),
+            count=len(records),
             tx_hash=result.tx_hash,
             block_number=result.block_number,
             block_timestamp=result.block_timestamp,
         )
-        with session_scope(self._engine) as session:
-            repo.add_batch(session=session, row=batch)
-            repo.add_agreements(session=session, rows=rows)
-        log.info("anchored root=%s count=%s gas=%s", root, len(rows), result.gas_used)
-        return [receipt_of(row, self._registry) for row in rows]
+        with self._uow() as uow:
+            uow.agreements.add_batch(batch)
+            uow.agreements.add(records)
+        log.info("anchored root=%s count=%s gas=%s", root, len(records), result.gas_used)
+        return [receipt_of(record, self._registry) for record in records]
 
     def revoke(self, digest: bytes, reason: int, borrower_consent: bytes = b"") -> Receipt:
         """Revoke a notarised agreement (single or batched) with a reason code.
@@ -254,19 +269,19 @@ class Notary:
         if not 1 <= reason <= 255:
             raise InvalidInput("reason must be an integer code from 1 to 255")
         key = to_hex(digest)
-        with Session(self._engine) as session:
-            row = self._require_active(session, key)
-        signed = signed_of(row)
-        if row.mode == "single":
+        with self._uow() as uow:
+            record = _require_active(uow.agreements, key)
+        signed = signed_of(record)
+        if record.mode == "single":
             self._registry.revoke(signed.agreement, reason, borrower_consent)
         else:
-            evidence = MerkleEvidence.of_row(row)
+            evidence = MerkleEvidence.of_record(record)
             self._registry.revoke_batched(
                 evidence.root, signed, evidence.proof, reason, borrower_consent
             )
-        with session_scope(self._engine) as session:
-            repo.mark_revoked(session=session, digest=key, reason=reason)
-            updated = repo.get_agreement(session=session, digest=key)
+        with self._uow() as uow:
+            uow.agreements.mark_revoked(key, reason=reason)
+            updated = uow.agreements.get(key)
         assert updated is not None
         log.info("revoked digest=%s reason=%s", key, reason)
         return receipt_of(updated, self._registry)
@@ -301,33 +316,43 @@ class Notary:
     def _id(self, signed: SignedAgreement) -> str:
         return to_hex(self._registry.agreement_id(signed.agreement))
 
-    def _require_active_id(self, session: Session, agreement_id: bytes) -> AgreementRow:
-        row = repo.get_by_agreement_id(session=session, agreement_id=to_hex(agreement_id))
-        if row is None:
-            raise NotFound(f"no agreement {to_hex(agreement_id)} is notarised here to supersede")
-        if row.status != "notarised":
-            raise NotActive(f"agreement {row.digest} is already {row.status}")
-        return row
-
-    def _require_active(self, session: Session, digest: str) -> AgreementRow:
-        row = repo.get_agreement(session=session, digest=digest)
-        if row is None:
-            raise NotFound(f"no agreement {digest} is notarised here")
-        if row.status != "notarised":
-            raise NotActive(f"agreement {digest} is already {row.status}")
-        return row
-
     def _has_contract_signer(self, signed: SignedAgreement) -> bool:
         w3 = self._registry.contract.w3
         parties = (signed.agreement.lender, signed.agreement.borrower)
         return any(len(w3.eth.get_code(p)) > 0 for p in parties)  # type: ignore[arg-type]
 
 
-def _row(
-    signed: SignedAgreement, terms: LoanTerms, result: TxResult, *, mode: str, agreement_id: str
-) -> AgreementRow:
+def _require_active_id(agreements: AgreementRepository, agreement_id: bytes) -> AgreementRecord:
+    record = agreements.by_agreement_id(to_hex(agreement_id))
+    if record is None:
+        raise NotFound(f"no agreement {to_hex(agreement_id)} is notarised here to supersede")
+    if record.status != "notarised":
+        raise NotActive(f"agreement {record.digest} is already {record.status}")
+    return record
+
+
+def _require_active(agreements: AgreementRepository, digest: str) -> AgreementRecord:
+    record = agreements.get(digest)
+    if record is None:
+        raise NotFound(f"no agreement {digest} is notarised here")
+    if record.status != "notarised":
+        raise NotActive(f"agreement {digest} is already {record.status}")
+    return record
+
+
+def _record(
+    signed: SignedAgreement,
+    terms: LoanTerms,
+    result: TxResult,
+    *,
+    mode: str,
+    agreement_id: str,
+    batch_root: str | None = None,
+    leaf_index: int | None = None,
+    proof_json: str | None = None,
+) -> AgreementRecord:
     a = signed.agreement
-    return AgreementRow(
+    return AgreementRecord(
         digest=to_hex(a.digest),
         agreement_id=agreement_id,
         lender=a.lender,
@@ -343,4 +368,7 @@ def _row(
         tx_hash=result.tx_hash,
         block_number=result.block_number,
         block_timestamp=result.block_timestamp,
+        batch_root=batch_root,
+        leaf_index=leaf_index,
+        proof_json=proof_json,
     )

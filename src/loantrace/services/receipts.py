@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from loantrace.chain.registry import RegistryClient
 from loantrace.domain.agreement import Agreement, SignedAgreement
@@ -16,9 +16,50 @@ from loantrace.domain.merkle import (
     leaf_values_from_json,
     leaf_values_to_json,
 )
-from loantrace.store.models import AgreementRow
 
 MAX_PROOF_LENGTH = 64
+
+
+class StoredAgreement(Protocol):
+    """What a receipt is built from: a `ports.ledger.AgreementRecord`, or (until the verifier
+    is ported to the ledger port) the `AgreementRow` it reads itself."""
+
+    @property
+    def digest(self) -> str: ...
+    @property
+    def agreement_id(self) -> str | None: ...
+    @property
+    def lender(self) -> str: ...
+    @property
+    def borrower(self) -> str: ...
+    @property
+    def borrower_commitment(self) -> str: ...
+    @property
+    def terms_digest(self) -> str: ...
+    @property
+    def supersedes(self) -> str | None: ...
+    @property
+    def lender_signature(self) -> str: ...
+    @property
+    def borrower_signature(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def superseded_by(self) -> str | None: ...
+    @property
+    def revoke_reason(self) -> int | None: ...
+    @property
+    def tx_hash(self) -> str: ...
+    @property
+    def block_number(self) -> int: ...
+    @property
+    def block_timestamp(self) -> int: ...
+    @property
+    def batch_root(self) -> str | None: ...
+    @property
+    def proof_json(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -30,14 +71,16 @@ class MerkleEvidence:
     proof: tuple[bytes, ...]
 
     @classmethod
-    def of_row(cls, row: AgreementRow) -> MerkleEvidence:
-        """Build the evidence of a batched agreement row."""
-        if row.batch_root is None or row.proof_json is None:
-            raise InvalidInput(f"agreement {row.digest} was not notarised in a batch")
-        proof = tuple(parse_bytes32(p, field="proof") for p in json.loads(row.proof_json))
-        return cls(
-            root=parse_bytes32(row.batch_root, field="root"), signed=signed_of(row), proof=proof
-        )
+    def of_record(cls, record: StoredAgreement) -> MerkleEvidence:
+        """Build the evidence of a batched agreement."""
+        if record.batch_root is None or record.proof_json is None:
+            raise InvalidInput(f"agreement {record.digest} was not notarised in a batch")
+        proof = tuple(parse_bytes32(p, field="proof") for p in json.loads(record.proof_json))
+        root = parse_bytes32(record.batch_root, field="root")
+        return cls(root=root, signed=signed_of(record), proof=proof)
+
+    # The verifier (not ported to the ledger port yet) still passes its stored rows.
+    of_row = of_record
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MerkleEvidence:
@@ -88,38 +131,38 @@ class Receipt:
     merkle: dict[str, Any] | None
 
 
-def signed_of(row: AgreementRow) -> SignedAgreement:
-    """Rebuild the signed agreement of a stored row."""
+def signed_of(record: StoredAgreement) -> SignedAgreement:
+    """Rebuild the signed agreement of a stored agreement."""
     agreement = Agreement(
-        digest=bytes.fromhex(row.digest[2:]),
-        lender=row.lender,
-        borrower=row.borrower,
-        borrower_commitment=bytes.fromhex(row.borrower_commitment[2:]),
-        terms_digest=bytes.fromhex(row.terms_digest[2:]),
-        supersedes=bytes.fromhex(row.supersedes[2:]) if row.supersedes else bytes(32),
+        digest=bytes.fromhex(record.digest[2:]),
+        lender=record.lender,
+        borrower=record.borrower,
+        borrower_commitment=bytes.fromhex(record.borrower_commitment[2:]),
+        terms_digest=bytes.fromhex(record.terms_digest[2:]),
+        supersedes=bytes.fromhex(record.supersedes[2:]) if record.supersedes else bytes(32),
     )
     return SignedAgreement(
         agreement=agreement,
-        lender_signature=bytes.fromhex(row.lender_signature[2:]),
-        borrower_signature=bytes.fromhex(row.borrower_signature[2:]),
+        lender_signature=bytes.fromhex(record.lender_signature[2:]),
+        borrower_signature=bytes.fromhex(record.borrower_signature[2:]),
     )
 
 
-def receipt_of(row: AgreementRow, registry: RegistryClient) -> Receipt:
+def receipt_of(record: StoredAgreement, registry: RegistryClient) -> Receipt:
     """Build the receipt of a stored agreement."""
-    merkle = MerkleEvidence.of_row(row).to_json() if row.mode == "batch" else None
+    merkle = MerkleEvidence.of_record(record).to_json() if record.mode == "batch" else None
     return Receipt(
-        digest=row.digest,
-        agreement_id=row.agreement_id,
+        digest=record.digest,
+        agreement_id=record.agreement_id,
         chain_id=registry.domain.chain_id,
         contract_address=registry.address,
-        tx_hash=row.tx_hash,
-        block_number=row.block_number,
-        block_timestamp=row.block_timestamp,
-        status=row.status,
-        mode=row.mode,
-        superseded_by=row.superseded_by,
-        revoke_reason=row.revoke_reason,
+        tx_hash=record.tx_hash,
+        block_number=record.block_number,
+        block_timestamp=record.block_timestamp,
+        status=record.status,
+        mode=record.mode,
+        superseded_by=record.superseded_by,
+        revoke_reason=record.revoke_reason,
         merkle=merkle,
     )
 

@@ -1,11 +1,15 @@
-"""Persistence functions for agreements and batches."""
+"""Persistence of agreements and batches: functions over a session, and the repository of
+the ledger port built on them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from loantrace.ports.ledger import AgreementRecord, BatchRecord, DuplicateRecord
 from loantrace.store.models import AgreementRow, BatchRow, utcnow
 
 
@@ -65,3 +69,76 @@ def mark_revoked(*, session: Session, digest: str, reason: int) -> None:
         row.revoke_reason = reason
         row.updated_at = utcnow()
         session.add(row)
+
+
+def flush_or_duplicate(session: Session) -> None:
+    """Flush; a unique (or other integrity) violation is the port's DuplicateRecord."""
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise DuplicateRecord(str(exc.orig)) from exc
+
+
+class SqlAgreementRepository:
+    """Agreements and batches in the service's database, as plain records."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, digest: str) -> AgreementRecord | None:
+        """Return the agreement with `digest`, if known."""
+        row = get_agreement(session=self._session, digest=digest)
+        return None if row is None else agreement_record(row)
+
+    def by_agreement_id(self, agreement_id: str) -> AgreementRecord | None:
+        """Return the agreement with this agreement id, if known."""
+        row = get_by_agreement_id(session=self._session, agreement_id=agreement_id)
+        return None if row is None else agreement_record(row)
+
+    def known_digests(self, digests: Sequence[str]) -> set[str]:
+        """Return which of `digests` are already recorded."""
+        return known_digests(session=self._session, digests=digests)
+
+    def add(self, records: Sequence[AgreementRecord]) -> None:
+        """Insert agreements; raise DuplicateRecord if one is stored already."""
+        self._session.add_all([AgreementRow(**asdict(r)) for r in records])
+        flush_or_duplicate(self._session)
+
+    def add_batch(self, batch: BatchRecord) -> None:
+        """Insert a batch; raise DuplicateRecord if it is stored already."""
+        self._session.add(BatchRow(**asdict(batch)))
+        flush_or_duplicate(self._session)
+
+    def mark_superseded(self, digest: str, successor: str) -> None:
+        """Mark `digest` superseded by `successor`."""
+        mark_superseded(session=self._session, digest=digest, successor=successor)
+
+    def mark_revoked(self, digest: str, reason: int) -> None:
+        """Mark `digest` revoked with `reason`."""
+        mark_revoked(session=self._session, digest=digest, reason=reason)
+
+
+def agreement_record(row: AgreementRow) -> AgreementRecord:
+    """Return the plain record of an agreement row."""
+    return AgreementRecord(
+        digest=row.digest,
+        agreement_id=row.agreement_id,
+        lender=row.lender,
+        borrower=row.borrower,
+        borrower_commitment=row.borrower_commitment,
+        terms_digest=row.terms_digest,
+        terms_json=row.terms_json,
+        supersedes=row.supersedes,
+        lender_signature=row.lender_signature,
+        borrower_signature=row.borrower_signature,
+        mode=row.mode,
+        status=row.status,
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        block_timestamp=row.block_timestamp,
+        superseded_by=row.superseded_by,
+        revoke_reason=row.revoke_reason,
+        batch_root=row.batch_root,
+        leaf_index=row.leaf_index,
+        proof_json=row.proof_json,
+    )

@@ -1,0 +1,192 @@
+"""What the notary and loan use cases need from storage: plain records, repositories, a unit
+of work. Hex values are 0x-prefixed lowercase strings, as stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, Self
+
+from loantrace.domain.errors import Conflict
+
+
+class DuplicateRecord(Conflict):
+    """A write collided with a record already stored (a concurrent duplicate, usually).
+
+    A use case that expects a concurrent duplicate catches it and answers with the first
+    record; anywhere else it reaches the caller as a 409 conflict, never a 500."""
+
+
+@dataclass(frozen=True)
+class AgreementRecord:
+    """A notarised agreement (singly or in a batch) and where its evidence is."""
+
+    digest: str
+    agreement_id: str | None
+    lender: str
+    borrower: str
+    borrower_commitment: str
+    terms_digest: str
+    terms_json: str
+    supersedes: str | None
+    lender_signature: str
+    borrower_signature: str
+    mode: str  # single | batch
+    status: str  # notarised | superseded | revoked
+    tx_hash: str
+    block_number: int
+    block_timestamp: int
+    superseded_by: str | None = None
+    revoke_reason: int | None = None
+    batch_root: str | None = None
+    leaf_index: int | None = None
+    proof_json: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """A Merkle root anchored on chain."""
+
+    root: str
+    lender: str
+    count: int
+    tx_hash: str
+    block_number: int
+    block_timestamp: int
+
+
+@dataclass(frozen=True)
+class LoanRequest:
+    """A loan this service registered on the ledger (loan id = agreement id), as requested."""
+
+    loan_id: str
+    digest: str
+    lender: str
+    borrower_commitment: str
+    principal: int
+    currency: str
+    apr_bps: int
+    rate_cap_bps: int
+    purpose: str
+    repayment_method: str
+    start_at: int
+    schedule_json: str
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True)
+class MovementRequest:
+    """A disbursement or repayment this service recorded, with the bank's reference text."""
+
+    id: int  # assigned when stored (0 before)
+    loan_id: str
+    lender: str
+    kind: str  # disbursement | repayment
+    amount: int
+    account: str
+    external_ref: str
+    tx_hash: str
+    block_number: int
+    block_timestamp: int
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    """An event of one of our contracts as the indexer copied it."""
+
+    tx_hash: str
+    log_index: int
+    block_number: int
+    event: str
+    args_json: str
+
+
+class AgreementRepository(Protocol):
+    """Agreements and batches, read and written inside one unit of work."""
+
+    def get(self, digest: str) -> AgreementRecord | None: ...
+
+    def by_agreement_id(self, agreement_id: str) -> AgreementRecord | None: ...
+
+    def known_digests(self, digests: Sequence[str]) -> set[str]: ...
+
+    def add(self, records: Sequence[AgreementRecord]) -> None:
+        """Store new agreements; raise DuplicateRecord if one is stored already."""
+        ...
+
+    def add_batch(self, batch: BatchRecord) -> None:
+        """Store a new batch; raise DuplicateRecord if it is stored already."""
+        ...
+
+    def mark_superseded(self, digest: str, successor: str) -> None: ...
+
+    def mark_revoked(self, digest: str, reason: int) -> None: ...
+
+
+class LoanRepository(Protocol):
+    """The loans this service registered."""
+
+    def get(self, loan_id: str) -> LoanRequest | None: ...
+
+    def by_digest(self, digest: str) -> LoanRequest | None: ...
+
+    def add(self, loan: LoanRequest) -> None:
+        """Store a new loan; raise DuplicateRecord if it is stored already."""
+        ...
+
+
+class MovementRepository(Protocol):
+    """The movements this service recorded; a lender's external reference names one only."""
+
+    def by_reference(self, lender: str, external_ref: str) -> MovementRequest | None: ...
+
+    def of_loan(self, loan_id: str) -> list[MovementRequest]: ...
+
+    def add(self, movement: MovementRequest) -> MovementRequest:
+        """Store a new movement and return it with its id; raise DuplicateRecord if the
+        lender's external reference is taken."""
+        ...
+
+
+class EventRepository(Protocol):
+    """Indexed chain events (written by the indexer, only read here)."""
+
+    def of_loan(self, chain_id: int, loan_id: str, events: Sequence[str]) -> list[IndexedEvent]:
+        """Return a loan's events of the named kinds, in chain order."""
+        ...
+
+
+class LedgerUnitOfWork(Protocol):
+    """One transaction: everything done through its repositories commits together or not
+    at all. A duplicate found on commit raises DuplicateRecord."""
+
+    @property
+    def agreements(self) -> AgreementRepository:
+        """Agreements and batches in this unit of work's transaction."""
+        ...
+
+    @property
+    def loans(self) -> LoanRepository:
+        """Loans in this unit of work's transaction."""
+        ...
+
+    @property
+    def movements(self) -> MovementRepository:
+        """Movements in this unit of work's transaction."""
+        ...
+
+    @property
+    def events(self) -> EventRepository:
+        """Indexed events, read in this unit of work's transaction."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
