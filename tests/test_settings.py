@@ -27,9 +27,33 @@ def test_prod_mode_requires_every_secret_and_address() -> None:
     assert Settings(**PROD).notary_key_hex() == "0x" + "12" * 32  # type: ignore[arg-type]
 
 
-def test_prod_mode_refuses_the_development_key() -> None:
-    with pytest.raises(ConfigurationError, match="development key"):
-        Settings(**{**PROD, "notary_key": DEV_NOTARY_KEY})  # type: ignore[arg-type]
+ANVIL_0 = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+ANVIL_9 = "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        DEV_NOTARY_KEY,
+        DEV_NOTARY_KEY.removeprefix("0x").upper(),
+        ANVIL_0,
+        "0x" + ANVIL_0.upper(),
+        "0X" + ANVIL_9,
+        f"  0x{ANVIL_9}  ",
+    ],
+)
+def test_prod_mode_refuses_every_well_known_development_key(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="well-known development key"):
+        Settings(**{**PROD, "notary_key": key})  # type: ignore[arg-type]
+
+
+def test_prod_mode_refuses_default_secrets() -> None:
+    from loantrace.settings import _DEV_DATA_KEY
+
+    with pytest.raises(ConfigurationError, match="development LOANTRACE_DATA_KEY"):
+        Settings(**{**PROD, "data_key": _DEV_DATA_KEY.decode()})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="at least 32 characters"):
+        Settings(**{**PROD, "admin_key": "short"})  # type: ignore[arg-type]
 
 
 def test_embedded_chain_refuses_a_persistent_database() -> None:

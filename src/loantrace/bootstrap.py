@@ -22,7 +22,10 @@ from loantrace.chain.registry import (
 )
 from loantrace.chain.transactor import Transactor
 from loantrace.domain.delinquency import ReminderPolicy
+from loantrace.domain.egress import AllowList
 from loantrace.domain.errors import ChainError, ConfigurationError, Unavailable
+from loantrace.services.access import AccessService
+from loantrace.services.auditlog import AuditLog
 from loantrace.services.flows import FlowService
 from loantrace.services.indexer import CURSOR as INDEX_CURSOR
 from loantrace.services.indexer import Indexer
@@ -32,6 +35,8 @@ from loantrace.services.notary import Notary
 from loantrace.services.verify import Verifier
 from loantrace.services.webhooks import WebhookService
 from loantrace.settings import Settings
+from loantrace.store.access import SqlAccessUnitOfWork
+from loantrace.store.auditlog import SqlAuditLogUnitOfWork
 from loantrace.store.db import (
     bind_chain,
     check_binding,
@@ -40,6 +45,7 @@ from loantrace.store.db import (
     read_binding,
     save_cursor,
 )
+from loantrace.store.ledger import SqlLedgerUnitOfWork
 from loantrace.store.outbox import SqlOutbox
 from loantrace.store.webhooks import SqlWebhookUnitOfWork
 
@@ -66,6 +72,8 @@ class Runtime:
     loans: LoanService
     webhooks: WebhookService
     keeper: Keeper
+    access: AccessService
+    audit_log: AuditLog
 
     @classmethod
     def start(cls, settings: Settings, *, node: Node | None = None) -> Runtime:
@@ -134,6 +142,8 @@ class Runtime:
             backoff_seconds=settings.webhook_backoff_seconds,
             backoff_max_seconds=settings.webhook_backoff_max_seconds,
             timeout_seconds=settings.webhook_timeout_seconds,
+            allow=AllowList.parse(settings.webhook_allow_hosts.split(",")),
+            rotation_seconds=settings.webhook_rotation_hours * 3600,
         )
         keeper = Keeper(
             ledger=ledger,
@@ -163,12 +173,15 @@ class Runtime:
                 policy=policy,
             ),
             notary=Notary(
-                registry=registry, engine=engine, account=account, max_batch=settings.max_batch_size
+                registry=registry,
+                uow=SqlLedgerUnitOfWork.factory(engine),
+                account=account,
+                max_batch=settings.max_batch_size,
             ),
             verifier=Verifier(registry=registry, engine=engine),
             loans=LoanService(
                 ledger=ledger,
-                engine=engine,
+                uow=SqlLedgerUnitOfWork.factory(engine),
                 policy=policy,
                 lender=account.address,
                 indexer=indexer,
@@ -176,6 +189,11 @@ class Runtime:
             ),
             webhooks=webhooks,
             keeper=keeper,
+            audit_log=AuditLog(uow=SqlAuditLogUnitOfWork.factory(engine)),
+            access=AccessService(
+                uow=SqlAccessUnitOfWork.factory(engine),
+                admin_token=(settings.admin_key.get_secret_value() if settings.admin_key else None),
+            ),
         )
 
     def readiness(self) -> dict[str, str]:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from loantrace import cli_agreements, cli_ops
+from loantrace import cli_access, cli_agreements, cli_ops
 from loantrace.cli_common import console, err_console, fail, load_settings, setup_logging
 from loantrace.domain.errors import LoantraceError
 
@@ -23,6 +23,8 @@ for module, names in (
 ):
     for name in names:
         app.command()(getattr(module, name))
+app.add_typer(cli_access.keys_app, name="keys")
+app.add_typer(cli_access.audit_app, name="audit-log")
 
 
 @app.command()
@@ -36,7 +38,11 @@ def demo() -> None:
     from loantrace.settings import Settings
 
     setup_logging("WARNING")
-    runtime = Runtime.start(Settings(mode="dev", rpc_url=None, database_url=None))
+    # The demo's reference webhook receiver listens on loopback, which is otherwise refused.
+    settings = Settings(
+        mode="dev", rpc_url=None, database_url=None, webhook_allow_hosts="127.0.0.1/32"
+    )
+    runtime = Runtime.start(settings)
     console.print(f"[bold]loantrace demo[/bold] on the {runtime.node.label}")
     console.print(f"chain id {runtime.node.chain_id}, AgreementRegistry {runtime.registry.address}")
     console.print(f"lender (NOTARY) {runtime.notary.lender}\n")

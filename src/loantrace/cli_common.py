@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated, Any, NoReturn
 
 import httpx
@@ -35,6 +36,10 @@ def fail(message: str) -> NoReturn:
 
 
 def http(method: str, url: str, **kwargs: Any) -> Any:
+    """Call the service; send LOANTRACE_API_KEY as the bearer token when it is set."""
+    token = os.environ.get("LOANTRACE_API_KEY")
+    if token:
+        kwargs["headers"] = {**kwargs.get("headers", {}), "Authorization": f"Bearer {token}"}
     try:
         response = httpx.request(method, url, timeout=60.0, **kwargs)
     except httpx.HTTPError as exc:

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         2.0, ge=0, le=60, description="how long a request waits for one of those slots"
     )
     log_level: str = Field("INFO", description="logging level")
+    rate_limit: str = Field(
+        "1200/minute", description="requests per API key in a moving window, per API process"
+    )
+    admin_key: SecretStr | None = Field(
+        None, description="a first admin bearer token (at least 32 characters); admins make keys"
+    )
     data_key: SecretStr | None = Field(
         None, description="Fernet key encrypting secrets at rest; dev derives a fixed one"
     )
@@ -87,6 +93,14 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = Field(2.0, gt=0, description="first retry delay")
     webhook_backoff_max_seconds: float = Field(3600.0, gt=0, description="longest retry delay")
     webhook_timeout_seconds: float = Field(10.0, gt=0, description="per delivery HTTP timeout")
+    webhook_allow_hosts: str = Field(
+        "",
+        description="comma-separated hosts or networks webhooks may reach although not public "
+        "(e.g. 127.0.0.1/32 for a local receiver); everything else non-public is refused",
+    )
+    webhook_rotation_hours: float = Field(
+        24.0, gt=0, le=24 * 30, description="how long a rotated-out webhook secret still signs"
+    )
 
     @model_validator(mode="after")
     def _fail_closed(self) -> Settings:
@@ -106,8 +120,14 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ConfigurationError(f"prod mode requires {', '.join(missing)}")
-            if self.notary_key and self.notary_key.get_secret_value().lower() == DEV_NOTARY_KEY:
-                raise ConfigurationError("prod mode refuses the well-known development key")
+            if self.notary_key and well_known_key(self.notary_key.get_secret_value()):
+                raise ConfigurationError(
+                    "prod mode refuses a well-known development key for LOANTRACE_NOTARY_KEY"
+                )
+            if self.data_key and self.data_key.get_secret_value().encode() == _DEV_DATA_KEY:
+                raise ConfigurationError("prod mode refuses the development LOANTRACE_DATA_KEY")
+        if self.admin_key is not None and len(self.admin_key.get_secret_value()) < 32:
+            raise ConfigurationError("LOANTRACE_ADMIN_KEY must be at least 32 characters")
         if self.rpc_url is None and self.database_url and not _in_memory(self.database_url):
             raise ConfigurationError(
                 "the embedded chain lives in memory and dies with the process; a persistent "
@@ -132,7 +152,7 @@ class Settings(BaseSettings):
         if self.data_key is not None:
             return self.data_key.get_secret_value().encode()
         if self.mode == "dev":
-            return base64.urlsafe_b64encode(hashlib.sha256(b"loantrace dev data key").digest())
+            return _DEV_DATA_KEY
         raise ConfigurationError("LOANTRACE_DATA_KEY is required outside dev mode")
 
     def notary_key_hex(self) -> str:
@@ -142,6 +162,32 @@ class Settings(BaseSettings):
         if self.mode == "dev":
             return DEV_NOTARY_KEY
         raise ConfigurationError("LOANTRACE_NOTARY_KEY is required outside dev mode")
+
+
+_DEV_DATA_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"loantrace dev data key").digest())
+
+# The keys every developer has: anvil's and hardhat's ten accounts of the mnemonic
+# "test test ... junk", and this project's own development key. Public, hence never secret.
+WELL_KNOWN_KEYS = frozenset(
+    {
+        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+        "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+        "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+        "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+        "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+        "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+        "92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+        "4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+        "dbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+        "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+        DEV_NOTARY_KEY.removeprefix("0x"),
+    }
+)
+
+
+def well_known_key(key: str) -> bool:
+    """Return whether `key` (hex, with or without 0x, any case) is a published dev key."""
+    return key.strip().lower().removeprefix("0x") in WELL_KNOWN_KEYS
 
 
 def _in_memory(url: str) -> bool:

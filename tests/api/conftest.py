@@ -11,25 +11,39 @@ import pytest
 from fastapi.testclient import TestClient
 
 from loantrace.api.app import create_app
-from loantrace.chain.node import Node
-from loantrace.domain.hexcodec import to_hex
 from loantrace.bootstrap import Runtime
-from tests.conftest import Signed, start_runtime
+from loantrace.domain.hexcodec import to_hex
+from tests.conftest import BoundChain, Signed, bound_runtime
+
+
+def bearer(rt: Runtime, role: str = "lender", lender: str | None = None) -> dict[str, str]:
+    """Return the Authorization header of a new key (lender keys: the service's lender)."""
+    if role == "lender":
+        lender = lender or rt.notary.lender
+    _key, token = rt.access.create_key(by="tests", role=role, name=f"test {role}", lender=lender)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def authorised(test_client: TestClient, rt: Runtime) -> TestClient:
+    """Make `test_client` call as the service's lender (tests switch roles per request)."""
+    test_client.headers.update(bearer(rt))
+    return test_client
 
 
 @pytest.fixture
 def client(embedded_runtime: Runtime) -> Iterator[TestClient]:
-    """An API client on the embedded chain."""
+    """An API client on the embedded chain, calling as the service's lender."""
     with TestClient(create_app(embedded_runtime)) as test_client:
-        yield test_client
+        yield authorised(test_client, embedded_runtime)
 
 
 @pytest.fixture
-def small_upload_client(embedded_node: Node) -> Iterator[TestClient]:
+def small_upload_client(embedded_chain: BoundChain) -> Iterator[TestClient]:
     """An API client whose upload limit is 1 KiB."""
-    rt = start_runtime(embedded_node, max_upload_bytes=1024)
+    rt = bound_runtime(embedded_chain, max_upload_bytes=1024)
     with TestClient(create_app(rt)) as test_client:
-        yield test_client
+        yield authorised(test_client, rt)
+    rt.close()
 
 
 def form_of(signed: Signed, *, with_digest: bool = True) -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from loantrace.bootstrap import Runtime
-from tests.api.conftest import assert_problem, form_of
+from tests.api.conftest import assert_problem, bearer, form_of
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 
 BORROWER = "0x" + "b1" * 32
@@ -56,8 +56,15 @@ def _transfer(client: TestClient, loan: str, src: str, dst: str, amount: int, re
     return client.post(f"/v1/loans/{loan}/transfers", json=body)
 
 
+def _regulator(client: TestClient) -> dict[str, str]:
+    """The Authorization header of a regulator key on the client's service."""
+    return bearer(client.app.state.runtime, "regulator")  # type: ignore[attr-defined]
+
+
 def _label(client: TestClient, account: str, category: str) -> None:
-    response = client.post(f"/v1/accounts/{account}/label", json={"category": category})
+    response = client.post(
+        f"/v1/accounts/{account}/label", json={"category": category}, headers=_regulator(client)
+    )
     assert response.status_code == 200, response.text
 
 
@@ -79,7 +86,7 @@ def test_trace_follows_money_into_a_securities_account_under_each_policy(
         ("prohibited_use", "high", 70_000)
     ]
     assert findings[0]["evidence"][0]["tx_hash"].startswith("0x")
-    account = client.get(f"/v1/accounts/{BROKER}/flows").json()
+    account = client.get(f"/v1/accounts/{BROKER}/flows", headers=_regulator(client)).json()
     assert account["category"] == "SECURITIES"
     assert [m["amount"] for m in account["movements"]] == [70_000]
 
@@ -100,7 +107,9 @@ def test_clean_loan_has_no_findings_and_portfolio_filters_and_exports(
     assert client.get("/v1/audit/findings", params={"rule": "round_trip"}).json()["total"] == 0
     lender = _runtime(client).notary.lender
     assert client.get("/v1/audit/findings", params={"lender": lender}).json()["total"] == 1
-    other = client.get("/v1/audit/findings", params={"lender": "0x" + "99" * 20}).json()
+    other = client.get(
+        "/v1/audit/findings", params={"lender": "0x" + "99" * 20}, headers=_regulator(client)
+    ).json()
     assert other["total"] == 0
     exported = client.get("/v1/audit/findings", params={"format": "csv"})
     assert exported.headers["content-type"].startswith("text/csv")
@@ -118,7 +127,14 @@ def test_transfer_errors_are_problems_and_write_nothing(
     assert_problem(_transfer(client, loan, BORROWER, GROCER, 0, "ZERO"), 422)
     assert_problem(_transfer(client, loan, BORROWER, "0x12", 5, "BAD"), 422)
     assert_problem(_transfer(client, "0x" + "77" * 32, BORROWER, GROCER, 5, "NOLOAN"), 404)
-    assert_problem(client.post(f"/v1/accounts/{GROCER}/label", json={"category": "lower"}), 422)
+    assert_problem(
+        client.post(
+            f"/v1/accounts/{GROCER}/label",
+            json={"category": "lower"},
+            headers=_regulator(client),
+        ),
+        422,
+    )
 
 
 @pytest.mark.parametrize(
@@ -141,8 +157,8 @@ def test_unknown_loans_accounts_and_huge_pages_are_problems(client: TestClient) 
     unknown = "0x" + "42" * 32
     assert_problem(client.get(f"/v1/loans/{unknown}/flows"), 404)
     assert_problem(client.get(f"/v1/loans/{unknown}/audit"), 404)
-    assert_problem(client.get(f"/v1/accounts/{unknown}/flows"), 404)
-    assert_problem(client.get("/v1/accounts/0x12/flows"), 422)
+    assert_problem(client.get(f"/v1/accounts/{unknown}/flows", headers=_regulator(client)), 404)
+    assert_problem(client.get("/v1/accounts/0x12/flows", headers=_regulator(client)), 422)
     assert_problem(client.get("/v1/audit/findings", params={"limit": 100_000}), 422)
     assert_problem(client.get("/v1/audit/findings", params={"severity": "extreme"}), 422)
     assert_problem(client.get("/v1/audit/findings", params={"format": "xml"}), 422)

@@ -19,6 +19,7 @@ import uvicorn
 from loantrace.api.app import create_app
 from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil, free_port
+from tests.api.conftest import bearer
 from tests.conftest import start_runtime
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil]
@@ -42,6 +43,7 @@ def test_a_hung_node_gives_503_in_bounded_time_and_healthz_stays_fast() -> None:
         while not server.started:
             time.sleep(0.02)
         url = f"http://127.0.0.1:{port}"
+        lender = bearer(rt)
         process = node._process  # the anvil process
         process.send_signal(signal.SIGSTOP)
         try:
@@ -61,8 +63,8 @@ def test_a_hung_node_gives_503_in_bounded_time_and_healthz_stays_fast() -> None:
                     assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
                     health.append(time.monotonic() - started)
                     started = time.monotonic()
-                    reminders = f"{url}/v1/loans/0x{i:064x}/reminders"  # the database alone
-                    assert httpx.get(reminders, timeout=5).status_code == 404
+                    deliveries = f"{url}/v1/webhooks/{i + 1}/deliveries"  # the database alone
+                    assert httpx.get(deliveries, headers=lender, timeout=5).status_code == 404
                     database_only.append(time.monotonic() - started)
                 results = [f.result() for f in futures]
         finally:

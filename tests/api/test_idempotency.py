@@ -15,14 +15,14 @@ from sqlmodel import Session, delete, select
 from web3.types import RPCEndpoint
 
 from loantrace.api.app import create_app
+from loantrace.bootstrap import Runtime
 from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.hexcodec import to_hex
 from loantrace.outbox import TxStatus
-from loantrace.bootstrap import Runtime
 from loantrace.store.models import AgreementRow, MovementRow, OutboxRow
-from tests.api.conftest import assert_problem, form_of
+from tests.api.conftest import assert_problem, authorised, form_of
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory, start_runtime
 
 ACCOUNT = "0x" + "ac" * 32
@@ -100,6 +100,7 @@ def file_client(tmp_path: Path, anvil: Anvil) -> Iterator[TestClient]:
     """An API client on anvil with a file database (threads share it as replicas would)."""
     rt = start_runtime(connect(anvil.url), database_url=f"sqlite:///{tmp_path / 'api.db'}")
     with TestClient(create_app(rt)) as test_client:
+        authorised(test_client, rt)
         yield test_client
     rt.close()
 
@@ -133,6 +134,7 @@ def test_a_write_not_mined_in_time_is_202_with_a_status_url(
     with Anvil(chain_id=31_339) as node:
         rt = start_runtime(connect(node.url), receipt_timeout_seconds=0.3)
         with TestClient(create_app(rt)) as client:
+            authorised(client, rt)
             signed = make_submission(rt, terms=replace(SAMPLE_TERMS))
             rt.node.w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
             accepted = client.post("/v1/agreements", data=form_of(signed))

@@ -18,15 +18,15 @@ from eth_account import Account
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
+from loantrace.bootstrap import Runtime
 from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil, free_port
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.loans import Movement
-from loantrace.bootstrap import Runtime
 from loantrace.settings import Settings
 from loantrace.store.models import OutboxRow
-from tests.api.conftest import form_of
+from tests.api.conftest import bearer, form_of
 from tests.conftest import POSTGRES_ADMIN_URL, SubmissionFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil, pytest.mark.postgres]
@@ -71,9 +71,7 @@ def test_two_replicas_and_a_keeper_share_one_key_without_a_nonce_error(
         terms = terms_at(rt.node.now(), principal=10_000, instalments=2, first_in_days=2)
         receipt = rt.notary.notarise(make_submission(rt, terms=terms).submission)
         view = rt.loans.register(bytes.fromhex(receipt.digest[2:]))
-        rt.loans.disburse(
-            bytes.fromhex(view.loan_id[2:]), Movement(10_000, b"\x01" * 32, f"K{n}")
-        )
+        rt.loans.disburse(bytes.fromhex(view.loan_id[2:]), Movement(10_000, b"\x01" * 32, f"K{n}"))
     rt.node.advance_time(5 * DAY)
     env = {
         **os.environ,
@@ -102,8 +100,12 @@ def test_two_replicas_and_a_keeper_share_one_key_without_a_nonce_error(
             _wait_up(url, process)
         forms = [form_of(make_submission(rt)) for _ in range(WRITES)]
 
+        lender = bearer(rt)  # a key in the shared database works on every replica
+
         def submit(i: int) -> int:
-            response = httpx.post(f"{urls[i % 2]}/v1/agreements", data=forms[i], timeout=120)
+            response = httpx.post(
+                f"{urls[i % 2]}/v1/agreements", data=forms[i], headers=lender, timeout=120
+            )
             return response.status_code
 
         with ThreadPoolExecutor(max_workers=16) as pool:

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from loantrace.api.app import create_app
 from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil
-from tests.api.conftest import assert_problem, form_of
+from tests.api.conftest import assert_problem, authorised, form_of
 from tests.conftest import SubmissionFactory, start_runtime
 
 
@@ -20,7 +20,7 @@ def test_node_down_gives_503_and_writes_nothing(make_submission: SubmissionFacto
         pytest.skip(f"anvil unavailable: {exc}")
     with node:
         rt = start_runtime(connect(node.url))
-        client = TestClient(create_app(rt), raise_server_exceptions=False)
+        client = authorised(TestClient(create_app(rt), raise_server_exceptions=False), rt)
         signed = make_submission(rt)
         assert client.get("/readyz").status_code == 200
     # the node is stopped now

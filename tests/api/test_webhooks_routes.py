@@ -6,10 +6,10 @@ from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
+from loantrace.bootstrap import Runtime
 from loantrace.devtools.receiver import WebhookReceiver
 from loantrace.domain.delinquency import SECONDS_PER_DAY
 from loantrace.domain.webhooks import parse_secret
-from loantrace.bootstrap import Runtime
 from tests.api.conftest import assert_problem, form_of
 from tests.conftest import SAMPLE_TERMS, SubmissionFactory
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from loantrace.devtools.receiver import WebhookReceiver
+from loantrace.domain.egress import AllowList
 from loantrace.domain.errors import InvalidInput, NotFound
 from loantrace.domain.webhooks import ReminderEvent, parse_secret
 from loantrace.services.webhooks import WebhookService
@@ -70,6 +71,7 @@ def _build(engine: Engine, clock: Clock, max_attempts: int) -> WebhookService:
         backoff_max_seconds=60,
         timeout_seconds=2,
         clock=clock,
+        allow=AllowList.parse(["127.0.0.1/32"]),  # the reference receiver runs on loopback
     )
 
 
@@ -175,11 +177,12 @@ def test_pending_deliveries_survive_a_restart(
 def test_secrets_are_encrypted_at_rest(tmp_path: Path, clock: Clock) -> None:
     service = _service(f"sqlite:///{tmp_path / 'w.db'}", clock)
     _row, shown = service.register(lender=LENDER, url="https://lender.example/hook")
-    secret_hex = shown.removeprefix("whsec_")
+    secret = parse_secret(shown)
     with Session(_engine(service)) as session:
         stored = session.exec(select(WebhookRow)).one().secret_encrypted
-    assert secret_hex not in stored
-    assert Fernet(KEY).decrypt(stored.encode()).hex() == secret_hex
+    assert shown.removeprefix("whsec_") not in stored
+    assert secret.hex() not in stored
+    assert Fernet(KEY).decrypt(stored.encode()) == secret
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
+from loantrace.domain.errors import InvalidInput, NotFound
 from loantrace.domain.webhooks import ReminderEvent
 from loantrace.services.webhooks import DeliveryStats, WebhookService
 from tests.services.fakes import FakeStore
@@ -51,6 +52,7 @@ def _service(store: FakeStore, clock: Clock, replies: list[int]) -> WebhookServi
         timeout_seconds=1,
         client=httpx.Client(transport=httpx.MockTransport(answer)),
         clock=clock,
+        resolve=lambda host: ["93.184.216.34"],  # a public address, without DNS
     )
 
 
@@ -94,3 +96,57 @@ def test_a_store_failure_half_way_records_nothing() -> None:
     assert store.tables.reminders == {}  # the reminder and its deliveries commit together
     store.fail_on = None
     assert service.record_reminders([_event(1)]) == 1
+
+
+def test_a_host_that_resolves_to_a_private_address_is_refused_at_registration_and_delivery() -> (
+    None
+):
+    store, clock, addresses = FakeStore(), Clock(), ["93.184.216.34"]
+    service = _service(store, clock, replies=[])
+    service._resolve = lambda host: list(addresses)  # DNS, as the test wants it
+    hook, _ = service.register(lender=LENDER, url="https://rebind.example/hook")
+    addresses[:] = ["169.254.169.254"]  # the name now points at cloud metadata
+    with pytest.raises(InvalidInput, match="link-local"):
+        service.register(lender=LENDER, url="https://rebind.example/other")
+    service.record_reminders([_event(1)])
+    assert service.deliver_due() == DeliveryStats(retried=1)  # refused, never sent
+    ((delivery, _),) = service.deliveries(hook.id)
+    assert delivery.last_error is not None
+    assert delivery.last_error.startswith("refused: rebind.example resolves to 169.254.169.254")
+
+
+def test_after_a_rotation_both_secrets_sign_until_the_window_ends() -> None:
+    store, clock, seen = FakeStore(), Clock(), []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["webhook-signature"].split(" "))
+        return httpx.Response(200)
+
+    service = WebhookService(
+        uow=store.uow,
+        fernet_key=Fernet.generate_key(),
+        max_attempts=3,
+        backoff_seconds=2,
+        backoff_max_seconds=60,
+        timeout_seconds=1,
+        client=httpx.Client(transport=httpx.MockTransport(answer)),
+        clock=clock,
+        resolve=lambda host: ["93.184.216.34"],
+        rotation_seconds=3600,
+    )
+    hook, first = service.register(lender=LENDER, url="https://lender.example/hook")
+    _hook, second, until = service.rotate_secret(hook.id)
+    assert second != first
+    assert until.timestamp() == clock.now + 3600
+    service.record_reminders([_event(1)])
+    service.deliver_due()
+    clock.now += 3601
+    service.record_reminders([_event(2)])
+    service.deliver_due()
+    assert [len(signatures) for signatures in seen] == [2, 1]
+    with pytest.raises(NotFound):
+        service.rotate_secret(999)
+    service.delete(hook.id)
+    assert service.webhooks_of(LENDER) == []
+    with pytest.raises(NotFound):
+        service.rotate_secret(hook.id)

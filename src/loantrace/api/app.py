@@ -5,11 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from loantrace import __version__
-from loantrace.api import problems
+from loantrace.api import openapi, problems
+from loantrace.api.audit_routes import AuditMiddleware
+from loantrace.api.audit_routes import router as audit_router
+from loantrace.api.auth import public_routes
 from loantrace.api.chain_gate import ChainGate
 from loantrace.api.flow_routes import router as flow_router
-from loantrace.api.limits import BodySizeLimit
+from loantrace.api.key_routes import router as key_router
+from loantrace.api.limits import BodySizeLimit, JsonDepthLimit
 from loantrace.api.loan_routes import router as loan_router
+from loantrace.api.ratelimit import KeyRateLimiter
 from loantrace.api.routes import router
 from loantrace.api.webhook_routes import router as webhook_router
 from loantrace.bootstrap import Runtime
@@ -27,6 +32,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="loantrace", version=__version__, description=DESCRIPTION)
     app.state.runtime = runtime
     app.state.webhooks = runtime.webhooks
+    app.state.access = runtime.access
+    app.state.audit_log = runtime.audit_log
+    app.state.rate_limiter = KeyRateLimiter(runtime.settings.rate_limit)
     app.state.chain_gate = ChainGate(
         runtime.settings.chain_concurrency, runtime.settings.chain_queue_seconds
     )
@@ -35,5 +43,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(loan_router)
     app.include_router(webhook_router)
     app.include_router(flow_router)
+    app.include_router(key_router)
+    app.include_router(audit_router)
+    openapi.install(app, public_routes(app))
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(JsonDepthLimit)  # inside the size limit: the body it reads is bounded
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_upload_bytes)
     return app

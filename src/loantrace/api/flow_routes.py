@@ -9,16 +9,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from loantrace.api.auth import LENDER, REGULATOR, TRACERS, PrincipalDep, confine
 from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import FlowsDep, LoansDep
+from loantrace.domain.access import Principal
 from loantrace.domain.audit import Finding
+from loantrace.domain.errors import Unauthorized
 from loantrace.domain.hexcodec import parse_bytes32, to_hex
 from loantrace.domain.tracing import FlowGraph, Movement, Policy
 from loantrace.presenters import finding_json, graph_json
 from loantrace.services.flows import MAX_HOPS
 from loantrace.services.loans import LoanService
 
-router = APIRouter(tags=["flows"], dependencies=[ChainBound])  # every route reads the node
+router = APIRouter(tags=["flows"])  # every route: an access rule, then a chain slot
 
 Amount = Annotated[int, Field(strict=True, gt=0, le=2**53 - 1, description="minor units")]
 Code = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,31}$", examples=["CONSUMPTION"])]
@@ -109,13 +112,13 @@ def graph_out(graph: FlowGraph, max_hops: int) -> dict[str, Any]:
     return graph_json(graph, max_hops)
 
 
-@router.post("/v1/loans/{loan_id}/transfers", status_code=201)
+@router.post("/v1/loans/{loan_id}/transfers", status_code=201, dependencies=[LENDER, ChainBound])
 def record_transfer(
-    flows: FlowsDep, loans: LoansDep, loan_id: str, body: TransferIn
+    principal: PrincipalDep, flows: FlowsDep, loans: LoansDep, loan_id: str, body: TransferIn
 ) -> dict[str, Any]:
     """Record a fund-use transfer of a disbursed loan on chain (lender or REPORTER)."""
     record = flows.record_transfer(
-        loan_id=_loan(loans, loan_id),
+        loan_id=_loan(principal, loans, loan_id),
         from_account=parse_bytes32(body.from_account, field="from_account"),
         to_account=parse_bytes32(body.to_account, field="to_account"),
         amount=body.amount,
@@ -125,7 +128,7 @@ def record_transfer(
     return record.__dict__
 
 
-@router.post("/v1/accounts/{commitment}/label")
+@router.post("/v1/accounts/{commitment}/label", dependencies=[REGULATOR, ChainBound])
 def label_account(flows: FlowsDep, commitment: str, body: LabelIn) -> dict[str, Any]:
     """Label an account commitment with a category on chain (REGULATOR or admin)."""
     account = parse_bytes32(commitment, field="commitment")
@@ -133,8 +136,9 @@ def label_account(flows: FlowsDep, commitment: str, body: LabelIn) -> dict[str, 
     return {"account": to_hex(account), "category": body.category, "tx_hash": result.tx_hash}
 
 
-@router.get("/v1/loans/{loan_id}/flows")
+@router.get("/v1/loans/{loan_id}/flows", dependencies=[TRACERS, ChainBound])
 def loan_flows(
+    principal: PrincipalDep,
     flows: FlowsDep,
     loans: LoansDep,
     loan_id: str,
@@ -142,19 +146,22 @@ def loan_flows(
     max_hops: Annotated[int, Query(ge=1, le=MAX_HOPS)] = 6,
 ) -> dict[str, Any]:
     """Follow a loan's money downstream: nodes, edges with tainted amounts, destinations."""
-    key = to_hex(_loan(loans, loan_id))
+    key = to_hex(_loan(principal, loans, loan_id))
     return graph_out(flows.trace(key, policy=policy, max_hops=max_hops), max_hops)
 
 
-@router.get("/v1/loans/{loan_id}/audit")
-def loan_audit(flows: FlowsDep, loans: LoansDep, loan_id: str) -> list[FindingOut]:
+@router.get("/v1/loans/{loan_id}/audit", dependencies=[TRACERS, ChainBound])
+def loan_audit(
+    principal: PrincipalDep, flows: FlowsDep, loans: LoansDep, loan_id: str
+) -> list[FindingOut]:
     """Return the audit findings of one loan."""
-    key = to_hex(_loan(loans, loan_id))
+    key = to_hex(_loan(principal, loans, loan_id))
     return [finding_out(f) for f in flows.audit(key)]
 
 
-@router.get("/v1/audit/findings", response_model=None)
+@router.get("/v1/audit/findings", response_model=None, dependencies=[TRACERS, ChainBound])
 def portfolio_findings(
+    principal: PrincipalDep,
     flows: FlowsDep,
     lender: Annotated[str | None, Query(description="lender address")] = None,
     rule: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
@@ -165,7 +172,13 @@ def portfolio_findings(
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> FindingsPage | Response:
-    """Portfolio findings, filtered and paginated; `format=csv` exports them all."""
+    """Portfolio findings, filtered and paginated; `format=csv` exports them all.
+
+    A lender key sees only its own findings."""
+    if principal.tenant is not None:
+        if lender is not None and lender.lower() != principal.tenant.lower():
+            raise Unauthorized("a lender key reads only its own findings")
+        lender = principal.tenant
     findings = flows.portfolio(
         lender=lender, rule=rule, severity=severity, from_block=from_block, to_block=to_block
     )
@@ -177,7 +190,7 @@ def portfolio_findings(
     )
 
 
-@router.get("/v1/accounts/{commitment}/flows")
+@router.get("/v1/accounts/{commitment}/flows", dependencies=[REGULATOR, ChainBound])
 def account_flows(flows: FlowsDep, commitment: str) -> dict[str, Any]:
     """Every movement into or out of an account commitment, and its category."""
     account = to_hex(parse_bytes32(commitment, field="commitment"))
@@ -199,6 +212,10 @@ def _csv(findings: list[Finding]) -> str:
     return out.getvalue()
 
 
-def _loan(loans: LoanService, loan_id: str) -> bytes:
-    """Return the loan id of a path value: a loan id, or the digest of a loan's agreement."""
-    return loans.loan_id_of(parse_bytes32(loan_id, field="loan_id"))
+def _loan(principal: Principal, loans: LoanService, loan_id: str) -> bytes:
+    """Return the loan id of a path value (a loan id, or the digest of a loan's agreement);
+    a lender may name only its own loans (404 for another's)."""
+    ref = loans.loan_id_of(parse_bytes32(loan_id, field="loan_id"))
+    if principal.tenant is not None:
+        confine(principal, loans.view(ref).loan.lender, f"loan {loan_id}")
+    return ref

@@ -7,13 +7,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from loantrace.api.auth import LENDER, READERS, PrincipalDep, confine
 from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import LoansDep
+from loantrace.domain.access import Principal
 from loantrace.domain.hexcodec import parse_bytes32
 from loantrace.services.loan_index import MovementRecord
-from loantrace.services.loans import LoanView, Movement, iso
+from loantrace.services.loans import LoanService, LoanView, Movement, iso
 
-router = APIRouter(tags=["loans"], dependencies=[ChainBound])  # every route reads the node
+router = APIRouter(tags=["loans"])  # every route: an access rule, then a chain slot
 
 LoanIdPath = Annotated[str, Path(description="loan id: the digest of its notarised agreement")]
 Amount = Annotated[int, Field(strict=True, gt=0, le=2**53 - 1, description="minor units")]
@@ -180,39 +182,61 @@ def loan_out(view: LoanView) -> LoanOut:
     )
 
 
-@router.post("/v1/loans", status_code=201)
-def register_loan(loans: LoansDep, body: LoanIn) -> LoanOut:
+@router.post("/v1/loans", status_code=201, dependencies=[LENDER, ChainBound])
+def register_loan(principal: PrincipalDep, loans: LoansDep, body: LoanIn) -> LoanOut:
     """Register the loan of a notarised agreement, with the schedule of its terms."""
-    return loan_out(loans.register(parse_bytes32(body.digest, field="digest")))
+    digest = parse_bytes32(body.digest, field="digest")
+    confine(principal, loans.agreement_of(digest).lender, f"agreement {body.digest}")
+    return loan_out(loans.register(digest))
 
 
-@router.post("/v1/loans/{loan_id}/disbursements", status_code=201)
+@router.post(
+    "/v1/loans/{loan_id}/disbursements", status_code=201, dependencies=[LENDER, ChainBound]
+)
 def disburse(
-    loans: LoansDep, loan_id: LoanIdPath, body: DisbursementIn, response: Response
+    principal: PrincipalDep,
+    loans: LoansDep,
+    loan_id: LoanIdPath,
+    body: DisbursementIn,
+    response: Response,
 ) -> MovementOut:
     """Record a disbursement; a retry with the same external_ref returns the first (200)."""
     movement = Movement(
         body.amount, parse_bytes32(body.to_account, field="to_account"), body.external_ref
     )
-    row, new = loans.disburse(parse_bytes32(loan_id, field="loan_id"), movement)
+    row, new = loans.disburse(own_loan(principal, loans, loan_id), movement)
     response.status_code = 201 if new else 200
     return _movement_out(row)
 
 
-@router.post("/v1/loans/{loan_id}/repayments", status_code=201)
+@router.post("/v1/loans/{loan_id}/repayments", status_code=201, dependencies=[LENDER, ChainBound])
 def repay(
-    loans: LoansDep, loan_id: LoanIdPath, body: RepaymentIn, response: Response
+    principal: PrincipalDep,
+    loans: LoansDep,
+    loan_id: LoanIdPath,
+    body: RepaymentIn,
+    response: Response,
 ) -> MovementOut:
     """Record a repayment (oldest instalment first); a retry returns the first (200)."""
     movement = Movement(
         body.amount, parse_bytes32(body.from_account, field="from_account"), body.external_ref
     )
-    row, new = loans.repay(parse_bytes32(loan_id, field="loan_id"), movement)
+    row, new = loans.repay(own_loan(principal, loans, loan_id), movement)
     response.status_code = 201 if new else 200
     return _movement_out(row)
 
 
-@router.get("/v1/loans/{loan_id}")
-def get_loan(loans: LoansDep, loan_id: LoanIdPath) -> LoanOut:
+@router.get("/v1/loans/{loan_id}", dependencies=[READERS, ChainBound])
+def get_loan(principal: PrincipalDep, loans: LoansDep, loan_id: LoanIdPath) -> LoanOut:
     """Return the loan, its schedule with per-instalment status, outstanding and delinquency."""
-    return loan_out(loans.view(parse_bytes32(loan_id, field="loan_id")))
+    view = loans.view(parse_bytes32(loan_id, field="loan_id"))
+    confine(principal, view.loan.lender, f"loan {loan_id}")
+    return loan_out(view)
+
+
+def own_loan(principal: Principal, loans: LoanService, loan_id: str) -> bytes:
+    """Return the loan reference if the caller may act on it (404 for another tenant's)."""
+    ref = parse_bytes32(loan_id, field="loan_id")
+    if principal.tenant is not None:
+        confine(principal, loans.view(ref).loan.lender, f"loan {loan_id}")
+    return ref

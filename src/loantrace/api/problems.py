@@ -29,6 +29,8 @@ _STATUS: tuple[tuple[type[err.LoantraceError], int, str], ...] = (
     (err.NotActive, 409, "not-active"),
     (err.Conflict, 409, "conflict"),
     (err.Unauthorized, 403, "forbidden"),
+    (err.Unauthenticated, 401, "unauthenticated"),
+    (err.RateLimited, 429, "rate-limited"),
     (err.Unavailable, 503, "unavailable"),
     (err.ChainMismatch, 500, "chain-mismatch"),
     (err.ConfigurationError, 500, "configuration"),
@@ -80,7 +82,12 @@ def install(app: FastAPI) -> None:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
         extra = {"contract_error": getattr(exc, "contract_error", None)}
         extra = {k: v for k, v in extra.items() if v}
-        return problem(status, slug, str(exc), request.url.path, **extra)
+        response = problem(status, slug, str(exc), request.url.path, **extra)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="loantrace"'
+        if isinstance(exc, err.RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

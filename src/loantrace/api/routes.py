@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from pydantic import ValidationError
 
+from loantrace.api.auth import (
+    LENDER,
+    OPERATORS,
+    READERS,
+    PrincipalDep,
+    Public,
+    confine,
+)
 from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import (
     LoansDep,
@@ -27,13 +34,16 @@ from loantrace.api.schemas import (
     TypedDataOut,
     VerificationOut,
 )
+from loantrace.domain import safejson
+from loantrace.domain.access import Principal
 from loantrace.domain.agreement import Agreement, typed_data
 from loantrace.domain.digest import document_digest
-from loantrace.domain.errors import InvalidInput, PayloadTooLarge
-from loantrace.domain.hexcodec import parse_address, parse_bytes32, parse_signature
+from loantrace.domain.errors import InvalidInput, PayloadTooLarge, Unauthorized
+from loantrace.domain.hexcodec import parse_address, parse_bytes32, parse_signature, to_hex
 from loantrace.domain.terms import LoanTerms
 from loantrace.presenters import receipt_json
-from loantrace.services.notary import Submission
+from loantrace.services.loans import LoanService
+from loantrace.services.notary import Notary, Submission
 from loantrace.services.receipts import MerkleEvidence, Receipt
 from loantrace.services.transactions import transaction_status
 from loantrace.settings import Settings
@@ -63,6 +73,8 @@ def _digest_of(settings: Settings, document: UploadFile | None, digest: str | No
 
 
 def _terms(raw: str) -> LoanTerms:
+    if safejson.nesting_depth(raw.encode(), stop_above=safejson.MAX_DEPTH) > safejson.MAX_DEPTH:
+        raise InvalidInput(f"terms is nested deeper than {safejson.MAX_DEPTH} levels")
     try:
         return TermsIn.model_validate_json(raw).to_domain()
     except ValidationError as exc:
@@ -97,8 +109,11 @@ def receipt_out(receipt: Receipt) -> ReceiptOut:
     return ReceiptOut.model_validate(receipt_json(receipt))
 
 
-@router.post("/v1/agreements", status_code=201, tags=["agreements"], dependencies=[ChainBound])
+@router.post(
+    "/v1/agreements", status_code=201, tags=["agreements"], dependencies=[LENDER, ChainBound]
+)
 def notarise(
+    principal: PrincipalDep,
     notary: NotaryDep,
     settings: SettingsDep,
     response: Response,
@@ -114,6 +129,7 @@ def notarise(
     ] = None,
 ) -> ReceiptOut:
     """Notarise one signed agreement (a document upload or its digest) on chain."""
+    _signs_for(principal, notary)
     submission = Submission(
         digest=_digest_of(settings, document, digest),
         borrower=parse_address(borrower, field="borrower"),
@@ -134,10 +150,14 @@ def notarise(
 
 
 @router.post(
-    "/v1/agreements/batch", status_code=201, tags=["agreements"], dependencies=[ChainBound]
+    "/v1/agreements/batch",
+    status_code=201,
+    tags=["agreements"],
+    dependencies=[LENDER, ChainBound],
 )
-def notarise_batch(notary: NotaryDep, body: BatchIn) -> BatchOut:
+def notarise_batch(principal: PrincipalDep, notary: NotaryDep, body: BatchIn) -> BatchOut:
     """Anchor many agreements under one Merkle root; each receipt carries its proof."""
+    _signs_for(principal, notary)
     submissions = [
         submission_of(item, f"agreements[{i}]") for i, item in enumerate(body.agreements)
     ]
@@ -146,7 +166,7 @@ def notarise_batch(notary: NotaryDep, body: BatchIn) -> BatchOut:
     return BatchOut(root=root, count=len(receipts), receipts=[receipt_out(r) for r in receipts])
 
 
-@router.get("/v1/agreements/typed-data", tags=["agreements"], dependencies=[ChainBound])
+@router.get("/v1/agreements/typed-data", tags=["agreements"], dependencies=[Public, ChainBound])
 def agreement_typed_data(
     notary: NotaryDep,
     loans: LoansDep,
@@ -176,27 +196,38 @@ def agreement_typed_data(
     return TypedDataOut.model_validate(document | {"disclosure": disclosure})
 
 
-@router.get("/v1/agreements/{digest}", tags=["agreements"], dependencies=[ChainBound])
-def get_agreement(notary: NotaryDep, digest: str) -> ReceiptOut:
-    """Return the status and receipt of a notarised agreement."""
-    return receipt_out(notary.receipt(parse_bytes32(digest, field="digest")))
+@router.get("/v1/agreements/{digest}", tags=["agreements"], dependencies=[READERS, ChainBound])
+def get_agreement(
+    principal: PrincipalDep, notary: NotaryDep, loans: LoansDep, digest: str
+) -> ReceiptOut:
+    """Return the status and receipt of a notarised agreement (a lender: its own only)."""
+    value = _own_agreement(principal, loans, digest)
+    return receipt_out(notary.receipt(value))
 
 
 @router.get(
-    "/v1/agreements/{digest}/revocation-typed-data", tags=["agreements"], dependencies=[ChainBound]
+    "/v1/agreements/{digest}/revocation-typed-data",
+    tags=["agreements"],
+    dependencies=[LENDER, ChainBound],
 )
 def revocation_typed_data_of(
+    principal: PrincipalDep,
     notary: NotaryDep,
+    loans: LoansDep,
     digest: str,
     reason: Annotated[int, Query(ge=1, le=255, description="the reason code to consent to")],
 ) -> TypedDataOut:
     """Return the EIP-712 typed data the borrower signs to consent to revoking an agreement."""
-    document = notary.revocation_request(parse_bytes32(digest, field="digest"), reason)
+    document = notary.revocation_request(_own_agreement(principal, loans, digest), reason)
     return TypedDataOut.model_validate(document)
 
 
-@router.post("/v1/agreements/{digest}/revoke", tags=["agreements"], dependencies=[ChainBound])
-def revoke(notary: NotaryDep, digest: str, body: RevokeIn) -> ReceiptOut:
+@router.post(
+    "/v1/agreements/{digest}/revoke", tags=["agreements"], dependencies=[LENDER, ChainBound]
+)
+def revoke(
+    principal: PrincipalDep, notary: NotaryDep, loans: LoansDep, digest: str, body: RevokeIn
+) -> ReceiptOut:
     """Revoke a notarised agreement (its lender only; with the borrower's consent while it
     backs an open loan) with a reason code."""
     consent = (
@@ -204,11 +235,11 @@ def revoke(notary: NotaryDep, digest: str, body: RevokeIn) -> ReceiptOut:
         if body.borrower_signature
         else b""
     )
-    receipt = notary.revoke(parse_bytes32(digest, field="digest"), body.reason, consent)
+    receipt = notary.revoke(_own_agreement(principal, loans, digest), body.reason, consent)
     return receipt_out(receipt)
 
 
-@router.post("/v1/verify", tags=["verify"], dependencies=[ChainBound])
+@router.post("/v1/verify", tags=["verify"], dependencies=[Public, ChainBound])
 def verify(
     verifier: VerifierDep,
     settings: SettingsDep,
@@ -224,29 +255,43 @@ def verify(
     return VerificationOut.model_validate(asdict(verifier.verify(value, evidence)))
 
 
+def _signs_for(principal: Principal, notary: Notary) -> None:
+    """A lender key may notarise only as the lender whose signing key this service holds."""
+    if (principal.lender or "").lower() != notary.lender.lower():
+        raise Unauthorized(
+            f"this service signs for lender {notary.lender}, not for {principal.lender}"
+        )
+
+
+def _own_agreement(principal: Principal, loans: LoanService, digest: str) -> bytes:
+    """Return the digest of an agreement the caller may see (404 for another tenant's)."""
+    value = parse_bytes32(digest, field="digest")
+    if principal.tenant is not None:
+        confine(principal, loans.agreement_of(value).lender, f"agreement {to_hex(value)}")
+    return value
+
+
 def _json_object(raw: str, field: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{field} is not valid JSON: {exc.msg}") from None
+    value = safejson.loads(raw, field=field)
     if not isinstance(value, dict):
         raise InvalidInput(f"{field} must be a JSON object")
     return value
 
 
-@router.get("/healthz", tags=["ops"])
+@router.get("/healthz", tags=["ops"], dependencies=[Public])
 async def healthz() -> dict[str, str]:
     """Report that the process is up (on the event loop: a hung node cannot starve it)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["ops"])
+@router.get("/readyz", tags=["ops"], dependencies=[Public])
 def readyz(runtime: RuntimeDep) -> dict[str, Any]:
-    """Report whether the chain and the database are reachable."""
-    return {"status": "ready", "checks": runtime.readiness()}
+    """Report whether the chain and the database are reachable, and whom this service signs
+    for (its lender address, public on chain anyway)."""
+    return {"status": "ready", "checks": runtime.readiness(), "lender": runtime.notary.lender}
 
 
-@router.get("/v1/transactions/{tx_hash}", tags=["ops"], dependencies=[ChainBound])
+@router.get("/v1/transactions/{tx_hash}", tags=["ops"], dependencies=[OPERATORS, ChainBound])
 def transaction(runtime: RuntimeDep, tx_hash: str) -> dict[str, Any]:
     """Return where a transaction this service accepted stands (the 202 status URL)."""
     status = transaction_status(

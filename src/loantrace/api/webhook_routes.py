@@ -6,11 +6,15 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from loantrace.api.deps import LoansDep, NotaryDep
-from loantrace.domain.hexcodec import parse_bytes32
+from loantrace.api.auth import LENDER, READERS, PrincipalDep, confine
+from loantrace.api.chain_gate import ChainBound
+from loantrace.api.deps import LoansDep
+from loantrace.api.loan_routes import own_loan
+from loantrace.domain.errors import Unauthorized
+from loantrace.domain.hexcodec import parse_address
 from loantrace.services.webhooks import WebhookService
 
 router = APIRouter(tags=["webhooks"])
@@ -82,10 +86,13 @@ class ReminderOut(BaseModel):
     idempotency_key: str
 
 
-@router.post("/v1/webhooks", status_code=201)
-def register_webhook(notary: NotaryDep, webhooks: WebhooksDep, body: WebhookIn) -> WebhookOut:
-    """Register a webhook; the signing secret is returned once, keep it."""
-    row, secret = webhooks.register(lender=body.lender or notary.lender, url=body.url)
+@router.post("/v1/webhooks", status_code=201, dependencies=[LENDER])
+def register_webhook(principal: PrincipalDep, webhooks: WebhooksDep, body: WebhookIn) -> WebhookOut:
+    """Register a webhook for the caller's lender; the signing secret is returned once."""
+    lender = principal.lender or ""
+    if body.lender is not None and parse_address(body.lender, field="lender") != lender:
+        raise Unauthorized("a lender key registers webhooks for its own lender only")
+    row, secret = webhooks.register(lender=lender, url=body.url)
     return WebhookOut(
         id=row.id,
         lender=row.lender,
@@ -96,14 +103,66 @@ def register_webhook(notary: NotaryDep, webhooks: WebhooksDep, body: WebhookIn) 
     )
 
 
-@router.get("/v1/webhooks/{webhook_id}/deliveries")
+WebhookIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="the webhook's id")]
+
+
+class WebhookListed(BaseModel):
+    """A registered webhook (its secret is never shown again)."""
+
+    id: int
+    lender: str
+    url: str
+    active: bool
+    created_at: datetime
+
+
+class RotatedOut(BaseModel):
+    """A webhook's new secret, shown once; the old one also signs until `previous_valid_until`."""
+
+    id: int
+    secret: str
+    previous_valid_until: datetime
+
+
+@router.get("/v1/webhooks", dependencies=[LENDER])
+def list_webhooks(principal: PrincipalDep, webhooks: WebhooksDep) -> list[WebhookListed]:
+    """The caller's active webhooks."""
+    return [
+        WebhookListed(id=h.id, lender=h.lender, url=h.url, active=h.active, created_at=h.created_at)
+        for h in webhooks.webhooks_of(principal.lender or "")
+    ]
+
+
+@router.delete("/v1/webhooks/{webhook_id}", dependencies=[LENDER])
+def delete_webhook(
+    principal: PrincipalDep, webhooks: WebhooksDep, webhook_id: WebhookIdPath
+) -> WebhookListed:
+    """Stop deliveries to one of the caller's webhooks (its delivery log stays readable)."""
+    confine(principal, webhooks.get(webhook_id).lender, f"webhook {webhook_id}")
+    h = webhooks.delete(webhook_id)
+    return WebhookListed(id=h.id, lender=h.lender, url=h.url, active=False, created_at=h.created_at)
+
+
+@router.post("/v1/webhooks/{webhook_id}/rotate-secret", dependencies=[LENDER])
+def rotate_webhook_secret(
+    principal: PrincipalDep, webhooks: WebhooksDep, webhook_id: WebhookIdPath
+) -> RotatedOut:
+    """Give a webhook a new signing secret; both sign until the old one's window ends."""
+    confine(principal, webhooks.get(webhook_id).lender, f"webhook {webhook_id}")
+    hook, secret, until = webhooks.rotate_secret(webhook_id)
+    return RotatedOut(id=hook.id, secret=secret, previous_valid_until=until)
+
+
+@router.get("/v1/webhooks/{webhook_id}/deliveries", dependencies=[LENDER])
 def webhook_deliveries(
+    principal: PrincipalDep,
     webhooks: WebhooksDep,
-    webhook_id: int,
+    webhook_id: WebhookIdPath,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> DeliveriesOut:
-    """Return the delivery log of a webhook, oldest first."""
+    """Return the delivery log of one of the caller's webhooks, oldest first."""
+    confine(principal, webhooks.get(webhook_id).lender, f"webhook {webhook_id}")
     rows = webhooks.deliveries(webhook_id, limit=limit, offset=offset)
     return DeliveriesOut(
         webhook_id=webhook_id,
@@ -124,10 +183,12 @@ def webhook_deliveries(
     )
 
 
-@router.get("/v1/loans/{loan_id}/reminders", tags=["loans"])
-def loan_reminders(loans: LoansDep, webhooks: WebhooksDep, loan_id: str) -> list[ReminderOut]:
+@router.get("/v1/loans/{loan_id}/reminders", tags=["loans"], dependencies=[READERS, ChainBound])
+def loan_reminders(
+    principal: PrincipalDep, loans: LoansDep, webhooks: WebhooksDep, loan_id: str
+) -> list[ReminderOut]:
     """Return the reminders the ledger raised for a loan, each with its chain evidence."""
-    key = loans.resolve(parse_bytes32(loan_id, field="loan_id"))  # 404 if unknown
+    key = loans.resolve(own_loan(principal, loans, loan_id))  # 404 if unknown or not its own
     return [
         ReminderOut(
             loan_id=r.loan_id,

@@ -13,6 +13,7 @@ from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.delinquency import SECONDS_PER_DAY
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.terms import LoanTerms
+from loantrace.domain.webhooks import parse_secret
 from loantrace.services.loans import Movement
 
 ACCOUNT = bytes.fromhex("ac" * 32)
@@ -52,7 +53,7 @@ def run_ledger_demo(runtime: Runtime, result: DemoResult) -> list[ReminderLine]:
     )
     with WebhookReceiver() as receiver:
         _hook, secret = runtime.webhooks.register(lender=runtime.notary.lender, url=receiver.url)
-        receiver.secret = bytes.fromhex(secret.removeprefix("whsec_"))
+        receiver.secret = parse_secret(secret)
         loan_a = _loan(runtime, 201, terms)
         loan_b = _loan(runtime, 202, terms)
         view = runtime.loans.view(loan_a)

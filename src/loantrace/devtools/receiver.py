@@ -1,19 +1,22 @@
-"""A reference webhook receiver: verifies signatures, rejects replays, dedupes by key.
+"""A reference webhook receiver: verifies Standard Webhooks signatures with the spec's own
+library (timestamp tolerance included, so replays are refused), and dedupes by message id.
 
 The demo runs it on loopback; lenders can read it as the recipe for their own endpoint.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from loantrace.domain.webhooks import verify_signature
+from standardwebhooks.webhooks import Webhook
 
 
 @dataclass
@@ -23,6 +26,9 @@ class Received:
     accepted: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
     rejected: int = 0
+
+
+TOLERANCE_SECONDS = 300  # the Standard Webhooks window against replays
 
 
 class _Server(ThreadingHTTPServer):
@@ -49,11 +55,8 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
-                status = receiver.handle(
-                    body,
-                    self.headers.get("Loantrace-Signature", ""),
-                    self.headers.get("Idempotency-Key", ""),
-                )
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status = receiver.handle(body, headers)
                 self.send_response(status)
                 self.end_headers()
 
@@ -66,13 +69,13 @@ class WebhookReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    def handle(self, body: bytes, signature: str, key: str) -> int:
+    def handle(self, body: bytes, headers: dict[str, str]) -> int:
         """Verify and record one delivery; return the HTTP status to answer."""
-        secret = self.secret
-        if secret is None or not verify_signature(secret, signature, body, now=int(self._clock())):
+        if not self._verified(body, headers):
             with self._lock:
                 self.received.rejected += 1
             return 401
+        key = headers.get("webhook-id", "")
         with self._lock:
             if key in self._seen:
                 self.received.duplicates += 1
@@ -80,6 +83,20 @@ class WebhookReceiver:
             self._seen.add(key)
             self.received.accepted.append(json.loads(body))
         return self.answer_after_processing or 200
+
+    def _verified(self, body: bytes, headers: dict[str, str]) -> bool:
+        """Check the timestamp window on our clock (it may be simulated), then let the
+        Standard Webhooks library sign the message and compare with each signature sent."""
+        message_id = headers.get("webhook-id", "")
+        stamp = headers.get("webhook-timestamp", "")
+        sent = headers.get("webhook-signature", "").split(" ")
+        if self.secret is None or not message_id or not stamp.isdigit():
+            return False
+        if abs(int(self._clock()) - int(stamp)) > TOLERANCE_SECONDS:
+            return False
+        moment = datetime.fromtimestamp(int(stamp), UTC)
+        expected = Webhook(self.secret).sign(message_id, moment, body.decode())
+        return any(hmac.compare_digest(expected, candidate) for candidate in sent)
 
     def close(self) -> None:
         """Stop serving."""

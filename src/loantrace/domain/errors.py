@@ -41,6 +41,18 @@ class Unauthorized(LoantraceError):
     """The caller may not perform this action."""
 
 
+class Unauthenticated(LoantraceError):
+    """No credentials, or credentials that are unknown, expired or revoked."""
+
+
+class RateLimited(LoantraceError):
+    """Too many requests for one key; retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unavailable(LoantraceError):
     """A dependency (chain node or database) cannot be reached right now."""
 

@@ -1,23 +1,27 @@
 """Webhook payloads, signatures and retry timing (pure; no I/O).
 
-Signatures follow the widely used scheme `Loantrace-Signature: t=<unix seconds>,v1=<hex>`
-where v1 = HMAC-SHA256(secret, "<t>." + body). Receivers recompute it, reject timestamps
-outside a tolerance (replays), and process each `Idempotency-Key` once (at-least-once).
+Deliveries are signed per the Standard Webhooks specification (`webhook-id`,
+`webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`) with its maintained
+library, so a lender verifies them with any Standard Webhooks client. The message id is the
+reminder's idempotency key: retries and re-deliveries keep it, receivers process it once.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
-import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from standardwebhooks.webhooks import Webhook
 
 from loantrace.domain.errors import InvalidInput
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a label, not a secret
-SIGNATURE_HEADER = "Loantrace-Signature"
-DEFAULT_TOLERANCE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -62,46 +66,40 @@ def new_secret() -> bytes:
 
 
 def show_secret(secret: bytes) -> str:
-    """Return the secret as the lender sees it once: "whsec_<hex>"."""
-    return SECRET_PREFIX + secret.hex()
+    """Return the secret as the lender sees it once: "whsec_<base64>" (Standard Webhooks)."""
+    return SECRET_PREFIX + base64.b64encode(secret).decode()
 
 
 def parse_secret(text: str) -> bytes:
-    """Return the bytes of a "whsec_<hex>" secret."""
+    """Return the bytes of a "whsec_<base64>" secret."""
     try:
-        return bytes.fromhex(text.removeprefix(SECRET_PREFIX))
-    except ValueError:
-        raise InvalidInput("a webhook secret looks like whsec_<64 hex digits>") from None
+        secret = base64.b64decode(text.removeprefix(SECRET_PREFIX), validate=True)
+    except (ValueError, binascii.Error):
+        raise InvalidInput("a webhook secret looks like whsec_<base64>") from None
+    if len(secret) < 24:
+        raise InvalidInput("a webhook secret holds at least 24 bytes")
+    return secret
 
 
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    """Return the `Loantrace-Signature` header value for `body` sent at `timestamp`."""
-    mac = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def signature_headers(
+    secrets_in_force: Sequence[bytes], message_id: str, timestamp: int, body: bytes
+) -> dict[str, str]:
+    """Return the Standard Webhooks headers signing `body` with every secret in force.
 
-
-def verify_signature(
-    secret: bytes,
-    header: str,
-    body: bytes,
-    *,
-    now: int,
-    tolerance: int = DEFAULT_TOLERANCE_SECONDS,
-) -> bool:
-    """Return whether `header` signs `body` with `secret` at a time within `tolerance`."""
-    fields: dict[str, str] = {}
-    for part in header.split(","):
-        key, sep, value = part.strip().partition("=")
-        if not sep or key in fields:
-            return False
-        fields[key] = value
-    timestamp, signature = fields.get("t", ""), fields.get("v1", "")
-    if not timestamp.isdigit() or not signature:
-        return False
-    if abs(now - int(timestamp)) > tolerance:
-        return False
-    expected = sign(secret, int(timestamp), body).partition("v1=")[2]
-    return hmac.compare_digest(expected, signature)
+    During a secret rotation two secrets are in force; `webhook-signature` then carries one
+    `v1,<base64>` signature per secret, space-separated, and a receiver accepts the message
+    if any of them verifies with the secret it knows.
+    """
+    if not secrets_in_force:
+        raise InvalidInput("a webhook needs a secret to sign with")
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    payload = body.decode()
+    signatures = [Webhook(key).sign(message_id, moment, payload) for key in secrets_in_force]
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(signatures),
+    }
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float) -> float:

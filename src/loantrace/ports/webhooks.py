@@ -21,6 +21,15 @@ class Webhook:
 
 
 @dataclass(frozen=True)
+class Secrets:
+    """A webhook's encrypted signing secret, and the previous one while a rotation lasts."""
+
+    current: str
+    previous: str | None = None
+    previous_until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Reminder:
     """A `ReminderRaised` event recorded once, with the payload delivered for it."""
 
@@ -78,6 +87,14 @@ class WebhookRepository(Protocol):
     def webhook(self, webhook_id: int) -> Webhook | None: ...
 
     def secret_of(self, webhook_id: int) -> str: ...
+
+    def secrets_of(self, webhook_id: int) -> Secrets: ...
+
+    def rotate(self, webhook_id: int, secrets: Secrets) -> None: ...
+
+    def deactivate(self, webhook_id: int) -> None: ...
+
+    def webhooks_of(self, lender: str) -> list[Webhook]: ...
 
     def active_webhooks(self, lender: str) -> list[Webhook]: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import httpx
 from cryptography.fernet import Fernet
 from eth_utils.address import to_checksum_address
 
+from loantrace.domain.egress import AllowList, refused
 from loantrace.domain.errors import InvalidInput, NotFound
 from loantrace.domain.hexcodec import parse_address
 from loantrace.domain.webhooks import (
@@ -21,9 +23,16 @@ from loantrace.domain.webhooks import (
     backoff_delay,
     new_secret,
     show_secret,
-    sign,
+    signature_headers,
 )
-from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Webhook, WebhookUnitOfWork
+from loantrace.ports.webhooks import (
+    Attempt,
+    Delivery,
+    Reminder,
+    Secrets,
+    Webhook,
+    WebhookUnitOfWork,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +66,14 @@ class WebhookService:
         timeout_seconds: float,
         client: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
+        allow: AllowList = AllowList(),
+        resolve: Callable[[str], list[str]] | None = None,
+        rotation_seconds: float = 86_400.0,
     ) -> None:
         self._uow = uow
+        self._allow = allow
+        self._resolve = resolve or _resolve
+        self._rotation = timedelta(seconds=rotation_seconds)
         self._fernet = Fernet(fernet_key)
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
@@ -70,6 +85,9 @@ class WebhookService:
         """Register `url` for `lender`; return the webhook and its secret (shown this once)."""
         lender = parse_address(lender, field="lender")
         _check_url(url)
+        reason = self._refused(url, unresolved_ok=True)  # checked again at each delivery
+        if reason is not None:
+            raise InvalidInput(f"url refused: {reason}")
         secret = new_secret()
         with self._uow() as uow:
             hook = uow.webhooks.add_webhook(
@@ -88,6 +106,36 @@ class WebhookService:
         if hook is None:
             raise NotFound(f"no webhook {webhook_id}")
         return hook
+
+    def webhooks_of(self, lender: str) -> list[Webhook]:
+        """Return a lender's active webhooks."""
+        with self._uow() as uow:
+            return uow.webhooks.webhooks_of(parse_address(lender, field="lender"))
+
+    def delete(self, webhook_id: int) -> Webhook:
+        """Stop deliveries to a webhook; its delivery log stays readable."""
+        with self._uow() as uow:
+            hook = uow.webhooks.webhook(webhook_id)
+            if hook is None:
+                raise NotFound(f"no webhook {webhook_id}")
+            uow.webhooks.deactivate(webhook_id)
+        log.info("webhook %s deleted", webhook_id)
+        return hook
+
+    def rotate_secret(self, webhook_id: int) -> tuple[Webhook, str, datetime]:
+        """Give a webhook a new secret (shown once); the old one also signs until the
+        returned time, so the lender can switch its receiver without losing a delivery."""
+        secret = new_secret()
+        until = self._now() + self._rotation
+        with self._uow() as uow:
+            hook = uow.webhooks.webhook(webhook_id)
+            if hook is None or not hook.active:
+                raise NotFound(f"no webhook {webhook_id}")
+            old = uow.webhooks.secrets_of(webhook_id)
+            fresh = Secrets(self._fernet.encrypt(secret).decode(), old.current, until)
+            uow.webhooks.rotate(webhook_id, fresh)
+        log.info("webhook %s secret rotated; the previous one signs until %s", webhook_id, until)
+        return hook, show_secret(secret), until
 
     def record_reminders(self, events: Sequence[ReminderEvent]) -> int:
         """Record new reminders and queue a delivery per active webhook; skip known ones.
@@ -146,23 +194,30 @@ class WebhookService:
     def _attempt(self, delivery: Delivery, reminder: Reminder, hook: Webhook) -> str:
         body = reminder.payload_json.encode()
         with self._uow() as uow:
-            secret = self._fernet.decrypt(uow.webhooks.secret_of(hook.id).encode())
+            stored = uow.webhooks.secrets_of(hook.id)
+        keys = [self._fernet.decrypt(stored.current.encode())]
+        previous, until = stored.previous, stored.previous_until
+        if previous is not None and until is not None and _aware(until) > self._now():
+            keys.append(self._fernet.decrypt(previous.encode()))  # a rotation: both sign
         headers = {
             "Content-Type": "application/json",
-            "Loantrace-Signature": sign(secret, int(self._clock()), body),
+            **signature_headers(keys, reminder.idempotency_key, int(self._clock()), body),
             "Idempotency-Key": reminder.idempotency_key,
             "Loantrace-Event": "reminder.raised",
             "User-Agent": "loantrace-webhooks/1",
         }
         status_code: int | None = None
-        error: str | None = None
-        try:
-            response = self._client.post(hook.url, content=body, headers=headers)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+        error = self._refused(hook.url)  # resolved again now: DNS may have changed
+        if error is None:
+            try:
+                response = self._client.post(hook.url, content=body, headers=headers)
+                status_code = response.status_code
+                if not 200 <= status_code < 300:
+                    error = f"HTTP {status_code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+        else:
+            error = f"refused: {error}"[:500]
         attempts = delivery.attempts + 1
         now, retry_at = self._now(), None
         if error is None:
@@ -189,6 +244,26 @@ class WebhookService:
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _refused(self, url: str, *, unresolved_ok: bool = False) -> str | None:
+        """Return why `url`'s host may not be called (after resolving it), or None."""
+        host = urlsplit(url).hostname or ""
+        if self._allow.allows_host(host):
+            return None
+        try:
+            addresses = self._resolve(host)
+        except OSError as exc:
+            return None if unresolved_ok else f"{host} does not resolve ({exc})"
+        return refused(host, addresses, self._allow)
+
+
+def _resolve(host: str) -> list[str]:
+    """Return every address `host` resolves to (an IP literal resolves to itself)."""
+    return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _reminder(event: ReminderEvent) -> Reminder:

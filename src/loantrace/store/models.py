@@ -132,6 +132,9 @@ class WebhookRow(SQLModel, table=True):
     secret_encrypted: str
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # During a rotation the previous secret also signs, until `previous_until`.
+    previous_secret_encrypted: str | None = None
+    previous_until: datetime | None = None
 
 
 class ReminderRow(SQLModel, table=True):
@@ -229,3 +232,37 @@ class OutboxRow(SQLModel, table=True):
     gas: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """An API key: only the SHA-256 of its token is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)  # the key id, also the token's prefix
+    token_hash: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    lender: str | None = Field(default=None, max_length=42, index=True)
+    name: str = Field(max_length=120)
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class AuditLogRow(SQLModel, table=True):
+    """One audited action; `hash` chains it to the row before (see services/auditlog.py)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    key_id: str = Field(max_length=32, index=True)
+    role: str = Field(max_length=16)
+    tenant: str | None = Field(default=None, max_length=42, index=True)
+    method: str = Field(max_length=8)
+    route: str = Field(max_length=200)
+    object: str | None = Field(default=None, max_length=200)
+    outcome: int
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Webhook
+from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Secrets, Webhook
 from loantrace.store.models import DeliveryRow, ReminderRow, WebhookRow
+from loantrace.store.uow import SqlUnitOfWork, outside
 
 
 class SqlWebhookRepository:
@@ -38,6 +37,41 @@ class SqlWebhookRepository:
         if row is None:
             raise KeyError(webhook_id)
         return row.secret_encrypted
+
+    def secrets_of(self, webhook_id: int) -> Secrets:
+        """Return a webhook's encrypted secrets."""
+        row = self._session.get(WebhookRow, webhook_id)
+        if row is None:
+            raise KeyError(webhook_id)
+        return Secrets(row.secret_encrypted, row.previous_secret_encrypted, row.previous_until)
+
+    def rotate(self, webhook_id: int, secrets: Secrets) -> None:
+        """Store a new current secret and the previous one with its end."""
+        row = self._session.get(WebhookRow, webhook_id)
+        if row is None:
+            raise KeyError(webhook_id)
+        row.secret_encrypted = secrets.current
+        row.previous_secret_encrypted = secrets.previous
+        row.previous_until = secrets.previous_until
+        self._session.add(row)
+        self._session.flush()
+
+    def deactivate(self, webhook_id: int) -> None:
+        """Stop deliveries to a webhook (its delivery log stays)."""
+        row = self._session.get(WebhookRow, webhook_id)
+        if row is not None and row.active:
+            row.active = False
+            self._session.add(row)
+            self._session.flush()
+
+    def webhooks_of(self, lender: str) -> list[Webhook]:
+        """Return a lender's active webhooks, oldest first."""
+        query = (
+            select(WebhookRow)
+            .where(WebhookRow.lender == lender, col(WebhookRow.active))
+            .order_by(col(WebhookRow.id))
+        )
+        return [_webhook(r) for r in self._session.exec(query).all()]
 
     def active_webhooks(self, lender: str) -> list[Webhook]:
         """Return a lender's active webhooks."""
@@ -128,46 +162,28 @@ class SqlWebhookRepository:
         return [_reminder(r) for r in rows]
 
 
-class SqlWebhookUnitOfWork:
+class SqlWebhookUnitOfWork(SqlUnitOfWork):
     """One database transaction around a webhook repository: commit on success."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._session: Session | None = None
-        self._repository: SqlWebhookRepository | None = None
-
-    @property
-    def webhooks(self) -> SqlWebhookRepository:
-        """The repository of the open transaction."""
-        if self._repository is None:
-            raise RuntimeError("use the unit of work inside `with`")
-        return self._repository
+    _repository: SqlWebhookRepository | None = None
 
     @classmethod
     def factory(cls, engine: Engine) -> Callable[[], SqlWebhookUnitOfWork]:
         """Return a function that opens a fresh unit of work on `engine`."""
         return lambda: cls(engine)
 
-    def __enter__(self) -> Self:
-        self._session = Session(self._engine, expire_on_commit=False)
-        self._repository = SqlWebhookRepository(self._session)
-        return self
+    @property
+    def webhooks(self) -> SqlWebhookRepository:
+        """The repository of the open transaction."""
+        if self._repository is None:
+            raise outside("webhooks")
+        return self._repository
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._session is not None
-        try:
-            if exc_type is None:
-                self._session.commit()
-            else:
-                self._session.rollback()
-        finally:
-            self._session.close()
-            self._session = self._repository = None
+    def _open(self, session: Session) -> None:
+        self._repository = SqlWebhookRepository(session)
+
+    def _close(self) -> None:
+        self._repository = None
 
 
 def _webhook(row: WebhookRow) -> Webhook:

@@ -1,0 +1,76 @@
+"""Command line for access: `loantrace keys create|list|revoke`, `loantrace audit-log verify`.
+
+They work on the service's database directly (the settings' LOANTRACE_DATABASE_URL), so an
+operator can make the first keys before any HTTP client has one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from loantrace.cli_common import console, err_console, fail, load_settings, setup_logging
+
+keys_app = typer.Typer(help="API keys: create (token shown once), list, revoke.")
+audit_app = typer.Typer(help="The hash-chained audit log.")
+
+
+def _runtime() -> Any:
+    from loantrace.bootstrap import Runtime
+
+    settings = load_settings()
+    if settings.embedded:
+        fail(
+            "keys and the audit log live in the service's database: set LOANTRACE_RPC_URL "
+            "and LOANTRACE_DATABASE_URL to the service's node and database"
+        )
+    setup_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level)
+    return Runtime.start(settings)
+
+
+@keys_app.command("create")
+def create(
+    role: Annotated[str, typer.Option(help="admin | lender | auditor | regulator")],
+    name: Annotated[str, typer.Option(help="who or what holds the key")],
+    lender: Annotated[str | None, typer.Option(help="lender keys: the lender's address")] = None,
+    ttl_days: Annotated[int, typer.Option(help="days until it expires")] = 365,
+) -> None:
+    """Create a key and print its token once (it is stored only hashed)."""
+    runtime = _runtime()
+    key, token = runtime.access.create_key(
+        by="cli", role=role, name=name, lender=lender, ttl_days=ttl_days
+    )
+    console.print(f"key {key.id} ({key.role}) expires {key.expires_at:%Y-%m-%d}")
+    print(token)  # alone on its line, for scripts: TOKEN=$(loantrace keys create ... | tail -1)
+
+
+@keys_app.command("list")
+def list_keys() -> None:
+    """List every key (never a token)."""
+    table = Table("id", "role", "lender", "name", "expires", "state")
+    for key in _runtime().access.list_keys():
+        state = "active" if key.active else ("revoked" if key.revoked_at else "expired")
+        table.add_row(
+            key.id, key.role, key.lender or "", key.name, f"{key.expires_at:%Y-%m-%d}", state
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke(key_id: Annotated[str, typer.Argument(help="the key id")]) -> None:
+    """Revoke a key at once."""
+    key = _runtime().access.revoke_key(key_id)
+    console.print(f"key {key.id} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S}")
+
+
+@audit_app.command("verify")
+def verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first row that breaks it."""
+    verdict = _runtime().audit_log.verify()
+    if verdict.intact:
+        console.print(f"audit log intact: {verdict.entries} entries")
+        return
+    err_console.print(f"audit log broken at row {verdict.broken_at}: {verdict.reason}")
+    raise typer.Exit(code=1)

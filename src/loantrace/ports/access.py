@@ -1,0 +1,53 @@
+"""What the access use cases need from storage: API key records and their repository."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as stored: never the token, only its hash."""
+
+    id: str
+    token_hash: str
+    role: str
+    lender: str | None
+    name: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyRepository(Protocol):
+    """API keys, read and written inside one unit of work."""
+
+    def add(self, key: ApiKey) -> None: ...
+
+    def get(self, key_id: str) -> ApiKey | None: ...
+
+    def all(self) -> list[ApiKey]: ...
+
+    def revoke(self, key_id: str, at: datetime) -> ApiKey | None: ...
+
+
+class AccessUnitOfWork(Protocol):
+    """One transaction over the key repository."""
+
+    @property
+    def keys(self) -> ApiKeyRepository:
+        """The repository bound to this unit of work's transaction."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

@@ -1,0 +1,84 @@
+"""SQL implementation of the API key repository and its unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from loantrace.ports.access import ApiKey
+from loantrace.store.models import ApiKeyRow
+from loantrace.store.uow import SqlUnitOfWork, outside
+
+
+class SqlApiKeyRepository:
+    """API keys in the service's database."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, key: ApiKey) -> None:
+        """Insert a key."""
+        self._session.add(ApiKeyRow(**vars(key)))
+        self._session.flush()
+
+    def get(self, key_id: str) -> ApiKey | None:
+        """Return a key by id."""
+        row = self._session.get(ApiKeyRow, key_id)
+        return None if row is None else _key(row)
+
+    def all(self) -> list[ApiKey]:
+        """Return every key, oldest first."""
+        rows = self._session.exec(select(ApiKeyRow).order_by(col(ApiKeyRow.created_at))).all()
+        return [_key(r) for r in rows]
+
+    def revoke(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Mark a key revoked (once; the first time stays); return it."""
+        row = self._session.get(ApiKeyRow, key_id)
+        if row is None:
+            return None
+        if row.revoked_at is None:
+            row.revoked_at = at
+            self._session.add(row)
+            self._session.flush()
+        return _key(row)
+
+
+class SqlAccessUnitOfWork(SqlUnitOfWork):
+    """One database transaction around the key repository."""
+
+    _repository: SqlApiKeyRepository | None = None
+
+    @classmethod
+    def factory(cls, engine: Engine) -> Callable[[], SqlAccessUnitOfWork]:
+        """Return a function that opens a fresh unit of work on `engine`."""
+        return lambda: cls(engine)
+
+    @property
+    def keys(self) -> SqlApiKeyRepository:
+        """The repository of the open transaction."""
+        if self._repository is None:
+            raise outside("keys")
+        return self._repository
+
+    def _open(self, session: Session) -> None:
+        self._repository = SqlApiKeyRepository(session)
+
+    def _close(self) -> None:
+        self._repository = None
+
+
+def _key(row: ApiKeyRow) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        token_hash=row.token_hash,
+        role=row.role,
+        lender=row.lender,
+        name=row.name,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
