@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from hypothesis import settings as hypothesis_settings
 from web3.types import RPCEndpoint
 
 from loantrace.bootstrap import Runtime
@@ -28,6 +29,11 @@ from loantrace.services.indexer import CURSOR as INDEX_CURSOR
 from loantrace.services.notary import Submission
 from loantrace.settings import Settings
 from loantrace.store.db import read_cursor
+
+# Property tests judge results, not speed: on a loaded 2-core CI machine one example can take
+# far longer than hypothesis' default 200 ms deadline, which would fail a correct test.
+hypothesis_settings.register_profile("loantrace", deadline=None)
+hypothesis_settings.load_profile("loantrace")
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "LOANTRACE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

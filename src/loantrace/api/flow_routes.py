@@ -159,7 +159,12 @@ def loan_audit(
     return [finding_out(f) for f in flows.audit(key)]
 
 
-@router.get("/v1/audit/findings", response_model=None, dependencies=[TRACERS, ChainBound])
+@router.get(
+    "/v1/audit/findings",
+    response_model=None,
+    dependencies=[TRACERS, ChainBound],
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
 def portfolio_findings(
     principal: PrincipalDep,
     flows: FlowsDep,

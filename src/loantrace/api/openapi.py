@@ -29,6 +29,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "additionalProperties": True,
 }
 DESCRIPTIONS = {
+    "400": "the body cannot be parsed (malformed JSON or multipart)",
     "401": "no API key, or one that is unknown, expired or revoked",
     "403": "the key's role may not do this",
     "404": "no such object (or another tenant's)",
@@ -77,5 +78,5 @@ def _codes(path: str, method: str, public: bool) -> list[str]:
     if "{" in path or not public:
         codes.append("404")
     if method in ("POST", "DELETE", "PUT", "PATCH"):
-        codes += ["409", "413"]
+        codes += ["400", "409", "413"]
     return sorted(set(codes))

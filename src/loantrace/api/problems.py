@@ -61,6 +61,25 @@ def status_of(exc: err.LoantraceError) -> tuple[int, str]:
     return 500, "internal"
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Return the methods the routes at the request's path accept (for a 405's Allow).
+
+    A literal path (`/v1/agreements/batch`) is answered by its own routes only, not by a
+    template that would also match it (`/v1/agreements/{digest}`)."""
+    path = request.url.path
+    matching: list[tuple[str, set[str]]] = []
+    for route in request.app.routes:
+        included = getattr(route, "effective_route_contexts", None)
+        for candidate in included() if included else [route]:
+            regex = getattr(candidate, "path_regex", None)
+            accepted = getattr(candidate, "methods", None)
+            if regex is not None and accepted and regex.match(path):
+                matching.append((str(getattr(candidate, "path", "")), set(accepted)))
+    literal = [methods for template, methods in matching if template == path]
+    chosen = literal or [methods for _template, methods in matching]
+    return sorted(set().union(*chosen)) if chosen else []
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on `app`."""
 
@@ -101,7 +120,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
-        return problem(exc.status_code, slug, str(exc.detail), request.url.path)
+        response = problem(exc.status_code, slug, str(exc.detail), request.url.path)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method of every route at this path, not one's
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
