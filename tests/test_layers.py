@@ -88,7 +88,7 @@ def test_routes_ask_for_use_cases_not_the_wiring() -> None:
 
 
 # Use cases that reach storage only through a unit of work:
-PORTED = ("webhooks.py", "loans.py", "notary.py")
+PORTED = ("webhooks.py", "loans.py", "notary.py", "verify.py")
 
 
 def test_ported_use_cases_reach_storage_only_through_their_port() -> None:

@@ -178,7 +178,7 @@ class Runtime:
                 account=account,
                 max_batch=settings.max_batch_size,
             ),
-            verifier=Verifier(registry=registry, engine=engine),
+            verifier=Verifier(registry=registry, uow=SqlLedgerUnitOfWork.factory(engine)),
             loans=LoanService(
                 ledger=ledger,
                 uow=SqlLedgerUnitOfWork.factory(engine),

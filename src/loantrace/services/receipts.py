@@ -79,9 +79,6 @@ class MerkleEvidence:
         root = parse_bytes32(record.batch_root, field="root")
         return cls(root=root, signed=signed_of(record), proof=proof)
 
-    # The verifier (not ported to the ledger port yet) still passes its stored rows.
-    of_row = of_record
-
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MerkleEvidence:
         """Parse a receipt's `merkle` object; reject anything malformed."""

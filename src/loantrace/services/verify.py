@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from loantrace.chain.registry import OnChainStatus, RegistryClient
 from loantrace.domain.agreement import Domain, SignedAgreement, recover_signer
 from loantrace.domain.errors import InvalidInput, SignatureError
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, agreement_leaf_values, verify
+from loantrace.ports.ledger import LedgerUnitOfWork
 from loantrace.services.receipts import MerkleEvidence
-from loantrace.store import agreements as repo
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +57,9 @@ class VerificationReport:
 class Verifier:
     """Answer "is this exactly the notarised document, signed by whom, when, still valid?"."""
 
-    def __init__(self, *, registry: RegistryClient, engine: Engine) -> None:
+    def __init__(self, *, registry: RegistryClient, uow: Callable[[], LedgerUnitOfWork]) -> None:
         self._registry = registry
-        self._engine = engine
+        self._uow = uow
 
     def verify(self, digest: bytes, evidence: MerkleEvidence | None = None) -> VerificationReport:
         """Verify `digest`; batched agreements need Merkle evidence (given, or from our store)."""
@@ -105,8 +103,8 @@ class Verifier:
         Our own record is read at its block; a document we never notarised is searched for
         in every `AgreementNotarised` event of its digest, by any lender.
         """
-        with Session(self._engine) as session:
-            row = repo.get_agreement(session=session, digest=to_hex(digest))
+        with self._uow() as uow:
+            row = uow.agreements.get(to_hex(digest))
         logs = []
         if row is not None and row.mode == "single" and row.agreement_id is not None:
             own = self._registry.find_notarisation(
@@ -197,11 +195,11 @@ class Verifier:
         return mode == "single" and len(code) > 0
 
     def _stored_evidence(self, digest: str) -> MerkleEvidence | None:
-        with Session(self._engine) as session:
-            row = repo.get_agreement(session=session, digest=digest)
+        with self._uow() as uow:
+            row = uow.agreements.get(digest)
         if row is None or row.mode != "batch":
             return None
-        return MerkleEvidence.of_row(row)
+        return MerkleEvidence.of_record(row)
 
 
 def _recover(signed: SignedAgreement, domain: Domain, signature: bytes) -> str | None:
