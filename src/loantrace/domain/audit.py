@@ -12,6 +12,10 @@ The money rules read a loan's flow graph (see `tracing`); "tainted" is this loan
   not allowed for the declared purpose (`PURPOSE_CATEGORIES`). Prohibited and lender-side
   accounts are judged by their own rules; unlabelled accounts are not judged, and neither
   is a purpose with no allowed categories listed. One finding per category.
+- relabelled (low): an account that received tainted money was relabelled afterwards. The
+  money rules judge each movement by the label in force when it happened (`domain.labels`),
+  so a relabel never erases nor invents a finding; this one reports that it happened, with
+  the relabel's evidence. One finding per relabel.
 The loan rules read its facts:
 - over_disbursement (high): more was disbursed than the principal; the amount is the excess.
 - upfront_deduction (high): once the first instalment is due, less than the principal was
@@ -35,6 +39,7 @@ from enum import StrEnum
 
 from loantrace.domain.delinquency import BUCKET_LABELS
 from loantrace.domain.errors import InvalidInput
+from loantrace.domain.labels import LabelHistory
 from loantrace.domain.tracing import Edge, Evidence, FlowGraph
 
 PROHIBITED_CATEGORIES = frozenset({"SECURITIES", "REAL_ESTATE", "CRYPTO", "GAMBLING"})
@@ -62,6 +67,7 @@ class Rule(StrEnum):
     ROUND_TRIP = "round_trip"
     LOAN_REPAYS_LOAN = "loan_repays_loan"
     PURPOSE_MISMATCH = "purpose_mismatch"
+    RELABELLED = "relabelled"
     OVER_DISBURSEMENT = "over_disbursement"
     UPFRONT_DEDUCTION = "upfront_deduction"
     RATE_CAP_BREACH = "rate_cap_breach"
@@ -119,31 +125,42 @@ class LoanFacts:
             raise InvalidInput("facts.bucket must be 0 exactly when days_past_due is 0")
 
 
+# (account, its category when the edges arrived, those edges)
+Arrivals = list[tuple[str, str | None, list[Edge]]]
+
+
 def audit_loan(
-    facts: LoanFacts, graph: FlowGraph, categories: Mapping[str, str], *, round_trip_hops: int = 6
+    facts: LoanFacts,
+    graph: FlowGraph,
+    labels: Mapping[str, str] | LabelHistory,
+    *,
+    round_trip_hops: int = 6,
 ) -> list[Finding]:
-    """Apply every rule to one loan; a clean loan gives no findings."""
+    """Apply every rule to one loan; a clean loan gives no findings.
+
+    `labels` is the label history (each movement is judged by the label in force when it
+    happened), or a plain mapping of labels that were always in force."""
     _check_int("round_trip_hops", round_trip_hops, 1, None)
     if graph.loan_id != facts.loan_id:
         raise InvalidInput(f"the graph traces loan {graph.loan_id}, not {facts.loan_id}")
-    into: dict[str, list[Edge]] = defaultdict(list)
+    history = labels if isinstance(labels, LabelHistory) else LabelHistory.constant(labels)
+    into: dict[tuple[str, str], list[Edge]] = defaultdict(list)
     for edge in graph.edges:
-        into[edge.to_account].append(edge)
-    accounts = sorted(into.items())
+        label = history.at(edge.to_account, edge.evidence.order)
+        into[(edge.to_account, label or "")].append(edge)
+    accounts = [(account, label or None, edges) for (account, label), edges in sorted(into.items())]
     return [
-        *_prohibited_use(facts, accounts, categories),
-        *_round_trip(facts, accounts, categories, round_trip_hops),
+        *_prohibited_use(facts, accounts),
+        *_round_trip(facts, accounts, round_trip_hops),
         *_loan_repays_loan(facts, graph.edges),
-        *_purpose_mismatch(facts, accounts, categories),
+        *_purpose_mismatch(facts, accounts),
+        *_relabelled(facts, graph.edges, history),
         *_loan_rules(facts),
     ]
 
 
-def _prohibited_use(
-    facts: LoanFacts, accounts: list[tuple[str, list[Edge]]], categories: Mapping[str, str]
-) -> Iterator[Finding]:
-    for account, edges in accounts:
-        category = categories.get(account)
+def _prohibited_use(facts: LoanFacts, accounts: Arrivals) -> Iterator[Finding]:
+    for account, category, edges in accounts:
         if category in PROHIBITED_CATEGORIES:
             tainted = _tainted(edges)
             yield _finding(
@@ -157,19 +174,13 @@ def _prohibited_use(
             )
 
 
-def _round_trip(
-    facts: LoanFacts,
-    accounts: list[tuple[str, list[Edge]]],
-    categories: Mapping[str, str],
-    round_trip_hops: int,
-) -> Iterator[Finding]:
-    for account, edges in accounts:
-        if not _is_lender_side(facts, account, categories):
+def _round_trip(facts: LoanFacts, accounts: Arrivals, round_trip_hops: int) -> Iterator[Finding]:
+    for account, category, edges in accounts:
+        if not _is_lender_side(facts, account, category):
             continue
         near = [e for e in edges if e.hop <= round_trip_hops]
         if near:
             tainted = _tainted(near)
-            category = categories.get(account)
             whose = f"labelled {category}" if category in LENDER_CATEGORIES else "the lender's"
             yield _finding(
                 Rule.ROUND_TRIP,
@@ -199,20 +210,17 @@ def _loan_repays_loan(facts: LoanFacts, edges: list[Edge]) -> Iterator[Finding]:
         )
 
 
-def _purpose_mismatch(
-    facts: LoanFacts, accounts: list[tuple[str, list[Edge]]], categories: Mapping[str, str]
-) -> Iterator[Finding]:
+def _purpose_mismatch(facts: LoanFacts, accounts: Arrivals) -> Iterator[Finding]:
     allowed = PURPOSE_CATEGORIES.get(facts.purpose)
     if allowed is None:
         return
     spent: dict[str, list[tuple[str, list[Edge]]]] = defaultdict(list)
-    for account, edges in accounts:
-        category = categories.get(account)
+    for account, category, edges in accounts:
         if (
             category is None
             or category in allowed
             or category in PROHIBITED_CATEGORIES
-            or _is_lender_side(facts, account, categories)
+            or _is_lender_side(facts, account, category)
         ):
             continue
         spent[category].append((account, edges))
@@ -229,6 +237,30 @@ def _purpose_mismatch(
             f"of its money reached accounts labelled {category}: {names}",
             edges,
         )
+
+
+def _relabelled(facts: LoanFacts, edges: list[Edge], history: LabelHistory) -> Iterator[Finding]:
+    into: dict[str, list[Edge]] = defaultdict(list)
+    for edge in sorted(edges, key=lambda e: e.evidence.order):
+        into[edge.to_account].append(edge)
+    for account, arrived in sorted(into.items()):
+        first = arrived[0].evidence.order
+        for change in history.changes_after(account, first):
+            before = [e for e in arrived if e.evidence.order < change.order]
+            tainted = _tainted(before)
+            old = history.at(account, change.order) or "unlabelled"
+            new = change.category or "unlabelled"
+            evidence = (*_one(change.evidence), *(e.evidence for e in before))
+            yield Finding(
+                Rule.RELABELLED,
+                Severity.LOW,
+                facts.loan_id,
+                tainted,
+                f"account {account} was relabelled from {old} to {new} after receiving "
+                f"{tainted} minor units of loan {facts.loan_id}'s money; the findings judge "
+                "each movement by the label in force when it happened",
+                evidence,
+            )
 
 
 def _loan_rules(facts: LoanFacts) -> Iterator[Finding]:
@@ -290,8 +322,8 @@ def _loan_rules(facts: LoanFacts) -> Iterator[Finding]:
         )
 
 
-def _is_lender_side(facts: LoanFacts, account: str, categories: Mapping[str, str]) -> bool:
-    return account in facts.lender_accounts or categories.get(account) in LENDER_CATEGORIES
+def _is_lender_side(facts: LoanFacts, account: str, category: str | None) -> bool:
+    return account in facts.lender_accounts or category in LENDER_CATEGORIES
 
 
 def _finding(

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from loantrace.domain.labels import LabelChange
 from loantrace.domain.tracing import Evidence, Movement
 from loantrace.store.models import ChainEventRow
 
@@ -41,7 +42,8 @@ class FlowData:
     """Every movement in chain order, account labels, loans, and lookup indexes."""
 
     movements: list[Movement] = field(default_factory=list)
-    categories: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)  # in force now
+    label_changes: list[LabelChange] = field(default_factory=list)  # every one, chain order
     loans: dict[str, LoanInfo] = field(default_factory=dict)
     disbursed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     repaid: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -138,6 +140,7 @@ def build(rows: Iterable[ChainEventRow]) -> FlowData:
             )
         elif row.event == "AccountLabelled":
             category = text_code(args["category"])
+            data.label_changes.append(LabelChange(args["account"], category or None, evidence))
             if category:
                 data.categories[args["account"]] = category
             else:

@@ -18,6 +18,7 @@ from loantrace.domain.cost import CashFlow, annual_cost_bps, exceeds_cap
 from loantrace.domain.delinquency import ReminderPolicy, arrears
 from loantrace.domain.errors import InvalidInput, NotFound
 from loantrace.domain.hexcodec import to_hex
+from loantrace.domain.labels import LabelHistory
 from loantrace.domain.tracing import FlowGraph, Movement, Policy, trace
 from loantrace.services.flowdata import FLOW_EVENTS, FlowData, build
 from loantrace.services.indexer import Indexer
@@ -200,7 +201,7 @@ class FlowService:
             raise NotFound(f"no loan {loan_id} is indexed")
         graph = self.trace(loan_id, policy=Policy.FIFO, max_hops=MAX_HOPS)
         facts = loan_facts(data, loan_id, lender_accounts(data), self._now())
-        return audit_loan(facts, graph, data.categories)
+        return audit_loan(facts, graph, LabelHistory(data.label_changes))
 
     def portfolio(
         self,
@@ -307,5 +308,5 @@ def audit_portfolio(data: FlowData, *, now: int, max_hops: int = MAX_HOPS) -> li
             max_edges=MAX_EDGES,
         )
         facts = loan_facts(data, loan_id, lenders, now)
-        findings.extend(audit_loan(facts, graph, data.categories))
+        findings.extend(audit_loan(facts, graph, LabelHistory(data.label_changes)))
     return findings
