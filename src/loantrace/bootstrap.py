@@ -32,6 +32,7 @@ from loantrace.services.indexer import Indexer
 from loantrace.services.keeper import Keeper
 from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary
+from loantrace.services.oidc import OidcVerifier
 from loantrace.services.verify import Verifier
 from loantrace.services.webhooks import WebhookService
 from loantrace.settings import Settings
@@ -192,6 +193,7 @@ class Runtime:
             audit_log=AuditLog(uow=SqlAuditLogUnitOfWork.factory(engine)),
             access=AccessService(
                 uow=SqlAccessUnitOfWork.factory(engine),
+                oidc=_oidc(settings),
                 admin_token=(settings.admin_key.get_secret_value() if settings.admin_key else None),
             ),
         )
@@ -214,6 +216,19 @@ class Runtime:
     def close(self) -> None:
         """Release the database pool."""
         self.engine.dispose()
+
+
+def _oidc(settings: Settings) -> OidcVerifier | None:
+    if settings.oidc_issuer is None:
+        return None
+    jwks = settings.oidc_jwks_url or settings.oidc_issuer.rstrip("/") + "/.well-known/jwks.json"
+    return OidcVerifier(
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        jwks_url=jwks,
+        role_claim=settings.oidc_role_claim,
+        lender_claim=settings.oidc_lender_claim,
+    )
 
 
 def _registry(

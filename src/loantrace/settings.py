@@ -67,6 +67,17 @@ class Settings(BaseSettings):
         2.0, ge=0, le=60, description="how long a request waits for one of those slots"
     )
     log_level: str = Field("INFO", description="logging level")
+    oidc_issuer: str | None = Field(
+        None, description="an identity provider whose JWTs are accepted as bearer tokens"
+    )
+    oidc_audience: str = Field("loantrace", description="the audience those JWTs must name")
+    oidc_jwks_url: str | None = Field(
+        None, description="its published keys; default <issuer>/.well-known/jwks.json"
+    )
+    oidc_role_claim: str = Field("loantrace_role", description="the claim naming the role")
+    oidc_lender_claim: str = Field(
+        "loantrace_lender", description="the claim naming a lender's address"
+    )
     rate_limit: str = Field(
         "1200/minute", description="requests per API key in a moving window, per API process"
     )

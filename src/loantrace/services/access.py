@@ -2,7 +2,8 @@
 
 Keys are random (256 bits), stored only as a SHA-256 hash, expire, and can be revoked. A
 first admin token may be given in the settings (`LOANTRACE_ADMIN_KEY`); it is compared in
-constant time and never stored.
+constant time and never stored. With an identity provider configured, any other bearer
+token is taken as its JWT (see `services/oidc.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from loantrace.domain.access import (
 from loantrace.domain.errors import InvalidInput, NotFound, Unauthenticated
 from loantrace.domain.hexcodec import parse_address
 from loantrace.ports.access import AccessUnitOfWork, ApiKey
+from loantrace.services.oidc import OidcVerifier
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,10 @@ class AccessService:
         uow: Callable[[], AccessUnitOfWork],
         admin_token: str | None = None,
         clock: Callable[[], float] = time.time,
+        oidc: OidcVerifier | None = None,
     ) -> None:
         self._uow = uow
+        self._oidc = oidc
         self._admin_hash = None if not admin_token else token_hash(admin_token)
         self._clock = clock
 
@@ -117,6 +121,8 @@ class AccessService:
             return Principal(role="admin", key_id=SETTINGS_ADMIN, name="LOANTRACE_ADMIN_KEY")
         parts = split_token(token)
         if parts is None:
+            if self._oidc is not None:
+                return self._oidc.principal(token)  # an identity provider's token
             raise Unauthenticated("the bearer token is not a loantrace API key")
         with self._uow() as uow:
             key = uow.keys.get(parts[0])
