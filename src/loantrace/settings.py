@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     oidc_lender_claim: str = Field(
         "loantrace_lender", description="the claim naming a lender's address"
     )
+    anonymous_rate_limit: str = Field(
+        "600/minute",
+        description="verifications and typed-data requests per client address, per API process",
+    )
     rate_limit: str = Field(
         "1200/minute", description="requests per API key in a moving window, per API process"
     )

@@ -24,3 +24,16 @@ def test_a_key_over_its_limit_gets_429_and_others_carry_on() -> None:
             assert client.get("/healthz").status_code == 200  # anonymous health is not limited
     finally:
         rt.close()
+
+
+def test_anonymous_verification_is_limited_per_client_address() -> None:
+    rt = start_runtime(connect(None), anonymous_rate_limit="2/minute")
+    try:
+        with TestClient(create_app(rt)) as client:
+            form = {"digest": "0x" + "11" * 32}
+            codes = [client.post("/v1/verify", data=form).status_code for _ in range(2)]
+            assert codes == [200, 200]
+            assert_problem(client.post("/v1/verify", data=form), 429, "rate-limited")
+            assert client.get("/healthz").status_code == 200  # health is never limited
+    finally:
+        rt.close()

@@ -35,6 +35,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.access = runtime.access
     app.state.audit_log = runtime.audit_log
     app.state.rate_limiter = KeyRateLimiter(runtime.settings.rate_limit)
+    app.state.anonymous_rate_limiter = KeyRateLimiter(runtime.settings.anonymous_rate_limit)
     app.state.chain_gate = ChainGate(
         runtime.settings.chain_concurrency, runtime.settings.chain_queue_seconds
     )

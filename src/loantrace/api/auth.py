@@ -53,6 +53,16 @@ class PublicRule:
         return None
 
 
+class PublicLimitedRule(PublicRule):
+    """A public route with a limit per client address (verification, typed data), so an
+    anonymous caller cannot monopolise the node; health checks use plain `Public`."""
+
+    def __call__(self, request: Request) -> None:  # type: ignore[override]
+        limiter = cast(KeyRateLimiter, request.app.state.anonymous_rate_limiter)
+        client = request.client.host if request.client else "unknown"
+        limiter.check(f"ip:{client}")
+
+
 def allow(*roles: Role) -> Any:
     """Return the dependency that admits only callers with one of `roles`.
 
@@ -70,6 +80,7 @@ def _principal(request: Request) -> Principal:
 
 
 Public = Depends(PublicRule())
+PublicLimited = Depends(PublicLimitedRule())
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 
 LENDER = allow("lender")

@@ -36,7 +36,7 @@ DESCRIPTIONS = {
     "409": "conflicts with what is already recorded",
     "413": "the request body is too large",
     "422": "the request is malformed",
-    "429": "too many requests for this key; see Retry-After",
+    "429": "too many requests for this key (or client address); see Retry-After",
     "503": "the chain node or the database is unavailable; nothing was written",
 }
 
@@ -71,10 +71,15 @@ def install(app: FastAPI, public_paths: set[tuple[str, str]]) -> None:
     app.openapi = build  # type: ignore[method-assign]
 
 
+HEALTH = ("/healthz", "/readyz")
+
+
 def _codes(path: str, method: str, public: bool) -> list[str]:
     codes = ["422", "503"]
     if not public:
-        codes += ["401", "403", "429"]
+        codes += ["401", "403"]
+    if path not in HEALTH:
+        codes.append("429")  # per key, or per client address on public routes
     if "{" in path or not public:
         codes.append("404")
     if method in ("POST", "DELETE", "PUT", "PATCH"):

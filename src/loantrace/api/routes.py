@@ -14,6 +14,7 @@ from loantrace.api.auth import (
     READERS,
     PrincipalDep,
     Public,
+    PublicLimited,
     confine,
 )
 from loantrace.api.chain_gate import ChainBound
@@ -166,7 +167,9 @@ def notarise_batch(principal: PrincipalDep, notary: NotaryDep, body: BatchIn) ->
     return BatchOut(root=root, count=len(receipts), receipts=[receipt_out(r) for r in receipts])
 
 
-@router.get("/v1/agreements/typed-data", tags=["agreements"], dependencies=[Public, ChainBound])
+@router.get(
+    "/v1/agreements/typed-data", tags=["agreements"], dependencies=[PublicLimited, ChainBound]
+)
 def agreement_typed_data(
     notary: NotaryDep,
     loans: LoansDep,
@@ -239,7 +242,7 @@ def revoke(
     return receipt_out(receipt)
 
 
-@router.post("/v1/verify", tags=["verify"], dependencies=[Public, ChainBound])
+@router.post("/v1/verify", tags=["verify"], dependencies=[PublicLimited, ChainBound])
 def verify(
     verifier: VerifierDep,
     settings: SettingsDep,
