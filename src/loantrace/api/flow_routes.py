@@ -222,5 +222,5 @@ def _loan(principal: Principal, loans: LoanService, loan_id: str) -> bytes:
     a lender may name only its own loans (404 for another's)."""
     ref = loans.loan_id_of(parse_bytes32(loan_id, field="loan_id"))
     if principal.tenant is not None:
-        confine(principal, loans.view(ref).loan.lender, f"loan {loan_id}")
+        confine(principal, loans.lender_of(ref), f"loan {loan_id}")
     return ref

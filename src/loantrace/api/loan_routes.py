@@ -238,5 +238,5 @@ def own_loan(principal: Principal, loans: LoanService, loan_id: str) -> bytes:
     """Return the loan reference if the caller may act on it (404 for another tenant's)."""
     ref = parse_bytes32(loan_id, field="loan_id")
     if principal.tenant is not None:
-        confine(principal, loans.view(ref).loan.lender, f"loan {loan_id}")
+        confine(principal, loans.lender_of(ref), f"loan {loan_id}")
     return ref

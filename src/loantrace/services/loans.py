@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.transactor import TxResult
@@ -22,10 +22,16 @@ from loantrace.domain.delinquency import (
 )
 from loantrace.domain.errors import Conflict, InvalidInput, NotActive, NotFound
 from loantrace.domain.hexcodec import to_hex
-from loantrace.domain.ratecap import cap_breaches
-from loantrace.domain.schedule import Instalment, Schedule
+from loantrace.domain.schedule import Schedule
 from loantrace.domain.terms import LoanTerms
 from loantrace.ports.ledger import DuplicateRecord, LedgerUnitOfWork, LoanRequest, MovementRequest
+from loantrace.services.disclosure import (
+    Disclosure,
+    cap_refusal,
+    disclose,
+    schedule_from_json,
+    schedule_to_json,
+)
 from loantrace.services.indexer import Indexer
 from loantrace.services.loan_index import (
     LOAN_EVENTS,
@@ -90,90 +96,6 @@ class LoanView:
     def bucket_label(self) -> str:
         """Return the delinquency bucket as text ("current", "1-30", ...)."""
         return BUCKET_LABELS[self.bucket]
-
-
-def schedule_from_json(raw: str, start_at: int) -> Schedule:
-    """Rebuild a stored schedule."""
-    items = json.loads(raw)
-    return Schedule(
-        instalments=tuple(
-            Instalment(
-                index=i["index"],
-                due_date=date.fromisoformat(i["due_date"]),
-                due_at=i["due_at"],
-                principal=i["principal"],
-                interest=i["interest"],
-                fees=i.get("fees", 0),
-            )
-            for i in items
-        ),
-        start_date=datetime.fromtimestamp(start_at, UTC).date(),
-    )
-
-
-def schedule_to_json(schedule: Schedule) -> str:
-    """Serialise a schedule for storage."""
-    return json.dumps(
-        [
-            {
-                "index": i.index,
-                "due_date": i.due_date.isoformat(),
-                "due_at": i.due_at,
-                "principal": i.principal,
-                "interest": i.interest,
-                "fees": i.fees,
-            }
-            for i in schedule.instalments
-        ]
-    )
-
-
-def cap_refusal(schedule: Schedule, principal: int, cap_bps: int) -> str | None:
-    """Explain why the ledger would refuse `schedule` under `cap_bps`, or None if it passes."""
-    breaches = cap_breaches(schedule, principal=principal, cap_bps=cap_bps)
-    if not breaches:
-        return None
-    first = breaches[0]
-    return (
-        f"instalment {first.index + 1} charges {first.charges} minor units of interest and "
-        f"fees; the rate cap of {cap_bps} bps allows at most {first.allowed} on the "
-        f"outstanding principal over its {first.seconds // 86_400}-day period"
-    )
-
-
-@dataclass(frozen=True)
-class Disclosure:
-    """The real price of a plan, for the borrower to read before signing; minor units, bps."""
-
-    apr_bps: int
-    annual_cost_bps: int | None
-    rate_cap_bps: int
-    within_cap: bool
-    first_breach: str | None
-    principal: int
-    total_interest: int
-    total_fees: int
-    total_repayable: int
-    instalments: int
-
-
-def disclose(terms: LoanTerms, cap_bps: int) -> Disclosure:
-    """Return the disclosure of `terms` under `cap_bps`: all-in cost beside the cap."""
-    schedule = terms.schedule()
-    cost = annual_cost_bps(loan_cash_flows([(schedule.start_at, terms.principal)], schedule))
-    refusal = cap_refusal(schedule, terms.principal, cap_bps)
-    return Disclosure(
-        apr_bps=terms.apr_bps,
-        annual_cost_bps=cost,
-        rate_cap_bps=cap_bps,
-        within_cap=refusal is None and terms.apr_bps <= cap_bps,
-        first_breach=refusal,
-        principal=terms.principal,
-        total_interest=schedule.interest,
-        total_fees=schedule.fees,
-        total_repayable=schedule.total,
-        instalments=len(schedule.instalments),
-    )
 
 
 class LoanService:
@@ -288,6 +210,15 @@ class LoanService:
             return bytes.fromhex(self.resolve(ref)[2:])
         except NotFound:
             return ref
+
+    def lender_of(self, ref: bytes) -> str:
+        """Return the lender of a loan registered here (by loan id or agreement digest)."""
+        key = self.resolve(ref)
+        with self._uow() as uow:
+            loan = uow.loans.get(key)
+        if loan is None:
+            raise NotFound(f"no loan {key} is registered here")
+        return loan.lender
 
     def resolve(self, ref: bytes) -> str:
         """Return the loan id of `ref`: a loan id, or the digest of its agreement."""
