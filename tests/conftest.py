@@ -245,6 +245,21 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def fresh_postgres(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL database of the test's own (bound to its chain), dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"loantrace_own_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 SAMPLE_TERMS = LoanTerms(
     principal=500_000,
     currency="CNY",

@@ -18,9 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +27,6 @@ from typing import IO, Any
 import httpx
 import pytest
 from eth_account import Account
-from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 from web3 import Web3
 
@@ -42,7 +39,7 @@ from loantrace.outbox import TxStatus
 from loantrace.settings import Settings
 from loantrace.store.models import OutboxRow
 from tests.api.conftest import bearer, form_of
-from tests.conftest import POSTGRES_ADMIN_URL, SubmissionFactory
+from tests.conftest import SubmissionFactory
 
 WRITES = int(os.environ.get("LOANTRACE_KILL_WRITES", "1000"))
 KILLS = int(os.environ.get("LOANTRACE_KILL_TRIALS", "20"))
@@ -67,16 +64,9 @@ def _aware(moment: datetime) -> datetime:
 
 
 @pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
+def database(fresh_postgres: str) -> str:
     """A database of its own: it is bound to this test's chain and contracts."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"loantrace_kill_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    return fresh_postgres
 
 
 class _Service:

@@ -6,16 +6,13 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from eth_account import Account
-from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 from loantrace.bootstrap import Runtime
@@ -27,7 +24,7 @@ from loantrace.services.loans import Movement
 from loantrace.settings import Settings
 from loantrace.store.models import OutboxRow
 from tests.api.conftest import bearer, form_of
-from tests.conftest import POSTGRES_ADMIN_URL, SubmissionFactory
+from tests.conftest import SubmissionFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil, pytest.mark.postgres]
 
@@ -36,16 +33,9 @@ DAY = 86_400
 
 
 @pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
-    """A database of its own: it is bound to this test's contracts."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"loantrace_replicas_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def database(fresh_postgres: str) -> str:
+    """A database of its own: it is bound to this test's chain and contracts."""
+    return fresh_postgres
 
 
 def _wait_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:

@@ -7,13 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from eth_account import Account
-from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 
 from loantrace.bootstrap import Runtime
@@ -22,7 +19,7 @@ from loantrace.devtools.anvil import Anvil
 from loantrace.domain.hexcodec import to_hex
 from loantrace.settings import Settings
 from loantrace.store.models import ChainEventRow
-from tests.conftest import POSTGRES_ADMIN_URL, SubmissionFactory
+from tests.conftest import SubmissionFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil, pytest.mark.postgres]
 
@@ -31,16 +28,9 @@ WRITES = 40
 
 
 @pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
-    """A database of its own, bound to this test's contracts."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"loantrace_index_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+def database(fresh_postgres: str) -> str:
+    """A database of its own: it is bound to this test's chain and contracts."""
+    return fresh_postgres
 
 
 def test_concurrent_indexer_processes_write_every_event_once(

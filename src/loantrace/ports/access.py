@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
+
+from loantrace.ports import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -35,19 +36,10 @@ class ApiKeyRepository(Protocol):
     def revoke(self, key_id: str, at: datetime) -> ApiKey | None: ...
 
 
-class AccessUnitOfWork(Protocol):
+class AccessUnitOfWork(UnitOfWork, Protocol):
     """One transaction over the key repository."""
 
     @property
     def keys(self) -> ApiKeyRepository:
         """The repository bound to this unit of work's transaction."""
         ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from loantrace.domain.auditchain import AuditEntry, ChainedEntry
+from loantrace.ports import UnitOfWork
 
 
 class AuditLogRepository(Protocol):
@@ -21,19 +21,10 @@ class AuditLogRepository(Protocol):
     def page(self, *, limit: int, offset: int) -> list[ChainedEntry]: ...
 
 
-class AuditLogUnitOfWork(Protocol):
+class AuditLogUnitOfWork(UnitOfWork, Protocol):
     """One transaction that holds the log's append lock while it is open."""
 
     @property
     def entries(self) -> AuditLogRepository:
         """The repository bound to this unit of work's transaction."""
         ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from loantrace.domain.errors import Conflict
+from loantrace.ports import UnitOfWork
 
 
 class DuplicateRecord(Conflict):
@@ -158,7 +158,7 @@ class EventRepository(Protocol):
         ...
 
 
-class LedgerUnitOfWork(Protocol):
+class LedgerUnitOfWork(UnitOfWork, Protocol):
     """One transaction: everything done through its repositories commits together or not
     at all. A duplicate found on commit raises DuplicateRecord."""
 
@@ -181,12 +181,3 @@ class LedgerUnitOfWork(Protocol):
     def events(self) -> EventRepository:
         """Indexed events, read in this unit of work's transaction."""
         ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...

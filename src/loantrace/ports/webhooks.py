@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
+
+from loantrace.ports import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -117,19 +118,10 @@ class WebhookRepository(Protocol):
     def reminders_of(self, loan_id: str) -> list[Reminder]: ...
 
 
-class WebhookUnitOfWork(Protocol):
+class WebhookUnitOfWork(UnitOfWork, Protocol):
     """One transaction: everything done through `webhooks` commits together or not at all."""
 
     @property
     def webhooks(self) -> WebhookRepository:
         """The repository bound to this unit of work's transaction."""
         ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from types import TracebackType
-from typing import Self
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +18,7 @@ from loantrace.ports.ledger import (
 )
 from loantrace.store.agreements import SqlAgreementRepository, flush_or_duplicate
 from loantrace.store.models import ChainEventRow, LoanRow, MovementRow
+from loantrace.store.uow import SqlUnitOfWork, outside
 
 
 class SqlLoanRepository:
@@ -95,14 +94,11 @@ class SqlEventRepository:
         ]
 
 
-class SqlLedgerUnitOfWork:
+class SqlLedgerUnitOfWork(SqlUnitOfWork):
     """One database transaction around the ledger repositories: commit on success, roll
     back on an exception; an integrity violation on commit is a DuplicateRecord."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._session: Session | None = None
-        self._repositories: _Repositories | None = None
+    _repositories: _Repositories | None = None
 
     @classmethod
     def factory(cls, engine: Engine) -> Callable[[], SqlLedgerUnitOfWork]:
@@ -112,56 +108,44 @@ class SqlLedgerUnitOfWork:
     @property
     def agreements(self) -> SqlAgreementRepository:
         """Agreements and batches in the open transaction."""
-        return self._open().agreements
+        return self._repos().agreements
 
     @property
     def loans(self) -> SqlLoanRepository:
         """Loans in the open transaction."""
-        return self._open().loans
+        return self._repos().loans
 
     @property
     def movements(self) -> SqlMovementRepository:
         """Movements in the open transaction."""
-        return self._open().movements
+        return self._repos().movements
 
     @property
     def events(self) -> SqlEventRepository:
         """Indexed events in the open transaction."""
-        return self._open().events
+        return self._repos().events
 
-    def _open(self) -> _Repositories:
+    def _repos(self) -> _Repositories:
         if self._repositories is None:
-            raise RuntimeError("use the unit of work inside `with`")
+            raise outside("the ledger repositories")
         return self._repositories
 
-    def __enter__(self) -> Self:
-        self._session = Session(self._engine, expire_on_commit=False)
+    def _open(self, session: Session) -> None:
         self._repositories = _Repositories(
-            SqlAgreementRepository(self._session),
-            SqlLoanRepository(self._session),
-            SqlMovementRepository(self._session),
-            SqlEventRepository(self._session),
+            SqlAgreementRepository(session),
+            SqlLoanRepository(session),
+            SqlMovementRepository(session),
+            SqlEventRepository(session),
         )
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._session is not None
+    def _close(self) -> None:
+        self._repositories = None
+
+    def _commit(self, session: Session) -> None:
         try:
-            if exc_type is None:
-                try:
-                    self._session.commit()
-                except IntegrityError as error:  # a concurrent duplicate committed first
-                    raise DuplicateRecord(str(error.orig)) from error
-            else:
-                self._session.rollback()
-        finally:
-            self._session.close()
-            self._session = self._repositories = None
+            session.commit()
+        except IntegrityError as error:  # a concurrent duplicate committed first
+            raise DuplicateRecord(str(error.orig)) from error
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ class SqlUnitOfWork:
     def _close(self) -> None:
         """Drop the subclass's repositories."""
 
+    def _commit(self, session: Session) -> None:
+        """Commit; a subclass may translate what the database refuses."""
+        session.commit()
+
     def __enter__(self) -> Self:
         self._session = Session(self._engine, expire_on_commit=False)
         self._open(self._session)
@@ -36,7 +40,7 @@ class SqlUnitOfWork:
         assert self._session is not None
         try:
             if exc_type is None:
-                self._session.commit()
+                self._commit(self._session)
             else:
                 self._session.rollback()
         finally:
