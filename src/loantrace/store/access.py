@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from loantrace.ports.access import ApiKey
 from loantrace.store.models import ApiKeyRow
+from loantrace.store.records import record_of
 from loantrace.store.uow import SqlUnitOfWork, outside
 
 
@@ -27,12 +28,12 @@ class SqlApiKeyRepository:
     def get(self, key_id: str) -> ApiKey | None:
         """Return a key by id."""
         row = self._session.get(ApiKeyRow, key_id)
-        return None if row is None else _key(row)
+        return None if row is None else record_of(ApiKey, row)
 
     def all(self) -> list[ApiKey]:
         """Return every key, oldest first."""
         rows = self._session.exec(select(ApiKeyRow).order_by(col(ApiKeyRow.created_at))).all()
-        return [_key(r) for r in rows]
+        return [record_of(ApiKey, r) for r in rows]
 
     def revoke(self, key_id: str, at: datetime) -> ApiKey | None:
         """Mark a key revoked (once; the first time stays); return it."""
@@ -43,7 +44,7 @@ class SqlApiKeyRepository:
             row.revoked_at = at
             self._session.add(row)
             self._session.flush()
-        return _key(row)
+        return record_of(ApiKey, row)
 
 
 class SqlAccessUnitOfWork(SqlUnitOfWork):
@@ -68,17 +69,3 @@ class SqlAccessUnitOfWork(SqlUnitOfWork):
 
     def _close(self) -> None:
         self._repository = None
-
-
-def _key(row: ApiKeyRow) -> ApiKey:
-    return ApiKey(
-        id=row.id,
-        token_hash=row.token_hash,
-        role=row.role,
-        lender=row.lender,
-        name=row.name,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-    )

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from loantrace.ports.ledger import AgreementRecord, BatchRecord, DuplicateRecord
 from loantrace.store.models import AgreementRow, BatchRow, utcnow
+from loantrace.store.records import record_of
 
 
 def add_agreements(*, session: Session, rows: Iterable[AgreementRow]) -> None:
@@ -120,25 +121,4 @@ class SqlAgreementRepository:
 
 def agreement_record(row: AgreementRow) -> AgreementRecord:
     """Return the plain record of an agreement row."""
-    return AgreementRecord(
-        digest=row.digest,
-        agreement_id=row.agreement_id,
-        lender=row.lender,
-        borrower=row.borrower,
-        borrower_commitment=row.borrower_commitment,
-        terms_digest=row.terms_digest,
-        terms_json=row.terms_json,
-        supersedes=row.supersedes,
-        lender_signature=row.lender_signature,
-        borrower_signature=row.borrower_signature,
-        mode=row.mode,
-        status=row.status,
-        tx_hash=row.tx_hash,
-        block_number=row.block_number,
-        block_timestamp=row.block_timestamp,
-        superseded_by=row.superseded_by,
-        revoke_reason=row.revoke_reason,
-        batch_root=row.batch_root,
-        leaf_index=row.leaf_index,
-        proof_json=row.proof_json,
-    )
+    return record_of(AgreementRecord, row)

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from loantrace.domain.auditchain import AuditEntry, ChainedEntry
 from loantrace.store.locks import NamedLocks
 from loantrace.store.models import AuditLogRow
+from loantrace.store.records import record_of
 from loantrace.store.uow import SqlUnitOfWork, outside
 
 
@@ -97,14 +98,4 @@ class SqlAuditLogUnitOfWork(SqlUnitOfWork):
 
 def _chained(row: AuditLogRow) -> ChainedEntry:
     assert row.id is not None
-    entry = AuditEntry(
-        at=row.at,
-        key_id=row.key_id,
-        role=row.role,
-        tenant=row.tenant,
-        method=row.method,
-        route=row.route,
-        object=row.object,
-        outcome=row.outcome,
-    )
-    return ChainedEntry(row.id, entry, row.prev_hash, row.hash)
+    return ChainedEntry(row.id, record_of(AuditEntry, row), row.prev_hash, row.hash)

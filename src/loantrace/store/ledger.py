@@ -18,6 +18,7 @@ from loantrace.ports.ledger import (
 )
 from loantrace.store.agreements import SqlAgreementRepository, flush_or_duplicate
 from loantrace.store.models import ChainEventRow, LoanRow, MovementRow
+from loantrace.store.records import record_of
 from loantrace.store.uow import SqlUnitOfWork, outside
 
 
@@ -30,12 +31,12 @@ class SqlLoanRepository:
     def get(self, loan_id: str) -> LoanRequest | None:
         """Return the loan with this id, if registered here."""
         row = self._session.get(LoanRow, loan_id)
-        return None if row is None else _loan(row)
+        return None if row is None else record_of(LoanRequest, row)
 
     def by_digest(self, digest: str) -> LoanRequest | None:
         """Return the loan of the agreement with this document digest, if registered here."""
         row = self._session.exec(select(LoanRow).where(LoanRow.digest == digest)).first()
-        return None if row is None else _loan(row)
+        return None if row is None else record_of(LoanRequest, row)
 
     def add(self, loan: LoanRequest) -> None:
         """Insert a loan; raise DuplicateRecord if it is stored already."""
@@ -56,12 +57,12 @@ class SqlMovementRepository:
                 MovementRow.lender == lender, MovementRow.external_ref == external_ref
             )
         ).first()
-        return None if row is None else _movement(row)
+        return None if row is None else record_of(MovementRequest, row)
 
     def of_loan(self, loan_id: str) -> list[MovementRequest]:
         """Return a loan's recorded movements."""
         rows = self._session.exec(select(MovementRow).where(MovementRow.loan_id == loan_id))
-        return [_movement(r) for r in rows.all()]
+        return [record_of(MovementRequest, r) for r in rows.all()]
 
     def add(self, movement: MovementRequest) -> MovementRequest:
         """Insert a movement and return it with its id; raise DuplicateRecord if taken."""
@@ -69,7 +70,7 @@ class SqlMovementRepository:
         row = MovementRow(**fields)
         self._session.add(row)
         flush_or_duplicate(self._session)
-        return _movement(row)
+        return record_of(MovementRequest, row)
 
 
 class SqlEventRepository:
@@ -154,38 +155,3 @@ class _Repositories:
     loans: SqlLoanRepository
     movements: SqlMovementRepository
     events: SqlEventRepository
-
-
-def _loan(row: LoanRow) -> LoanRequest:
-    return LoanRequest(
-        loan_id=row.loan_id,
-        digest=row.digest,
-        lender=row.lender,
-        borrower_commitment=row.borrower_commitment,
-        principal=row.principal,
-        currency=row.currency,
-        apr_bps=row.apr_bps,
-        rate_cap_bps=row.rate_cap_bps,
-        purpose=row.purpose,
-        repayment_method=row.repayment_method,
-        start_at=row.start_at,
-        schedule_json=row.schedule_json,
-        tx_hash=row.tx_hash,
-        block_number=row.block_number,
-    )
-
-
-def _movement(row: MovementRow) -> MovementRequest:
-    assert row.id is not None
-    return MovementRequest(
-        id=row.id,
-        loan_id=row.loan_id,
-        lender=row.lender,
-        kind=row.kind,
-        amount=row.amount,
-        account=row.account,
-        external_ref=row.external_ref,
-        tx_hash=row.tx_hash,
-        block_number=row.block_number,
-        block_timestamp=row.block_timestamp,
-    )

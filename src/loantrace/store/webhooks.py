@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Secrets, Webhook
 from loantrace.store.models import DeliveryRow, ReminderRow, WebhookRow
+from loantrace.store.records import record_of
 from loantrace.store.uow import SqlUnitOfWork, outside
 
 
@@ -24,12 +25,12 @@ class SqlWebhookRepository:
         row = WebhookRow(lender=lender, url=url, secret_encrypted=secret_encrypted, created_at=at)
         self._session.add(row)
         self._session.flush()
-        return _webhook(row)
+        return record_of(Webhook, row)
 
     def webhook(self, webhook_id: int) -> Webhook | None:
         """Return a webhook by id."""
         row = self._session.get(WebhookRow, webhook_id)
-        return None if row is None else _webhook(row)
+        return None if row is None else record_of(Webhook, row)
 
     def secret_of(self, webhook_id: int) -> str:
         """Return a webhook's encrypted secret."""
@@ -71,12 +72,12 @@ class SqlWebhookRepository:
             .where(WebhookRow.lender == lender, col(WebhookRow.active))
             .order_by(col(WebhookRow.id))
         )
-        return [_webhook(r) for r in self._session.exec(query).all()]
+        return [record_of(Webhook, r) for r in self._session.exec(query).all()]
 
     def active_webhooks(self, lender: str) -> list[Webhook]:
         """Return a lender's active webhooks."""
         query = select(WebhookRow).where(WebhookRow.lender == lender, col(WebhookRow.active))
-        return [_webhook(r) for r in self._session.exec(query).all()]
+        return [record_of(Webhook, r) for r in self._session.exec(query).all()]
 
     def known_reminders(self, keys: Sequence[str]) -> set[str]:
         """Return which of `keys` are recorded already."""
@@ -118,7 +119,10 @@ class SqlWebhookRepository:
             .order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id))
             .limit(limit)
         ).all()
-        return [(_delivery(d), _reminder(r), _webhook(w)) for d, r, w in rows]
+        return [
+            (record_of(Delivery, d), record_of(Reminder, r), record_of(Webhook, w))
+            for d, r, w in rows
+        ]
 
     def save_attempt(self, delivery_id: int, attempt: Attempt) -> Delivery:
         """Count an attempt and store its outcome."""
@@ -136,7 +140,7 @@ class SqlWebhookRepository:
             row.next_attempt_at = attempt.next_attempt_at
         self._session.add(row)
         self._session.flush()
-        return _delivery(row)
+        return record_of(Delivery, row)
 
     def deliveries(
         self, webhook_id: int, *, limit: int, offset: int
@@ -150,7 +154,7 @@ class SqlWebhookRepository:
             .offset(offset)
             .limit(limit)
         ).all()
-        return [(_delivery(d), _reminder(r)) for d, r in rows]
+        return [(record_of(Delivery, d), record_of(Reminder, r)) for d, r in rows]
 
     def reminders_of(self, loan_id: str) -> list[Reminder]:
         """Return a loan's reminders in chain order."""
@@ -159,7 +163,7 @@ class SqlWebhookRepository:
             .where(ReminderRow.loan_id == loan_id)
             .order_by(col(ReminderRow.block_number), col(ReminderRow.log_index))
         ).all()
-        return [_reminder(r) for r in rows]
+        return [record_of(Reminder, r) for r in rows]
 
 
 class SqlWebhookUnitOfWork(SqlUnitOfWork):
@@ -184,45 +188,3 @@ class SqlWebhookUnitOfWork(SqlUnitOfWork):
 
     def _close(self) -> None:
         self._repository = None
-
-
-def _webhook(row: WebhookRow) -> Webhook:
-    assert row.id is not None
-    return Webhook(row.id, row.lender, row.url, row.active, row.created_at)
-
-
-def _reminder(row: ReminderRow) -> Reminder:
-    assert row.id is not None
-    return Reminder(
-        id=row.id,
-        chain_id=row.chain_id,
-        tx_hash=row.tx_hash,
-        log_index=row.log_index,
-        block_number=row.block_number,
-        loan_id=row.loan_id,
-        lender=row.lender,
-        instalment=row.instalment,
-        stage=row.stage,
-        stage_name=row.stage_name,
-        due_at=row.due_at,
-        amount_due=row.amount_due,
-        days_past_due=row.days_past_due,
-        idempotency_key=row.idempotency_key,
-        payload_json=row.payload_json,
-    )
-
-
-def _delivery(row: DeliveryRow) -> Delivery:
-    assert row.id is not None
-    return Delivery(
-        id=row.id,
-        webhook_id=row.webhook_id,
-        reminder_id=row.reminder_id,
-        idempotency_key=row.idempotency_key,
-        status=row.status,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_status_code=row.last_status_code,
-        last_error=row.last_error,
-        delivered_at=row.delivered_at,
-    )
