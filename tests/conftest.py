@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -243,6 +244,22 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def service_env(rt: Runtime, rpc_url: str, database: str) -> dict[str, str]:
+    """The environment of a `loantrace` subprocess sharing `rt`'s key, contracts and database."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "LOANTRACE_MODE": "dev",
+        "LOANTRACE_RPC_URL": rpc_url,
+        "LOANTRACE_DATABASE_URL": database,
+        "LOANTRACE_NOTARY_KEY": "0x" + bytes(rt.account.key).hex(),
+        "LOANTRACE_REGISTRY_ADDRESS": rt.registry.address,
+        "LOANTRACE_LEDGER_ADDRESS": rt.ledger.address,
+        "LOANTRACE_FUNDFLOW_ADDRESS": rt.fundflow.address,
+        "LOANTRACE_LOG_LEVEL": "WARNING",
+    }
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from loantrace.outbox import TxStatus
 from loantrace.settings import Settings
 from loantrace.store.models import OutboxRow
 from tests.api.conftest import bearer, form_of
-from tests.conftest import SubmissionFactory
+from tests.conftest import SubmissionFactory, service_env
 
 WRITES = int(os.environ.get("LOANTRACE_KILL_WRITES", "1000"))
 KILLS = int(os.environ.get("LOANTRACE_KILL_TRIALS", "20"))
@@ -175,18 +175,7 @@ def test_sigkill_during_writes_every_accepted_write_is_on_chain_once(
             to_hex(rt.registry.agreement_id(rt.notary.agreement_of(s.submission))) for s in signed
         ]
         prepared = time.monotonic() - began
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(sys.path),
-            "LOANTRACE_MODE": "dev",
-            "LOANTRACE_RPC_URL": node.url,
-            "LOANTRACE_DATABASE_URL": database,
-            "LOANTRACE_NOTARY_KEY": key,
-            "LOANTRACE_REGISTRY_ADDRESS": rt.registry.address,
-            "LOANTRACE_LEDGER_ADDRESS": rt.ledger.address,
-            "LOANTRACE_FUNDFLOW_ADDRESS": rt.fundflow.address,
-            "LOANTRACE_LOG_LEVEL": "WARNING",
-        }
+        env = service_env(rt, node.url, database)
         service = _Service(env, tmp_path / "serve.log")
         seen = _Ledger()
         queue = iter(range(WRITES))

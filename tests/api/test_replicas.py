@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from loantrace.services.loans import Movement
 from loantrace.settings import Settings
 from loantrace.store.models import OutboxRow
 from tests.api.conftest import bearer, form_of
-from tests.conftest import SubmissionFactory
+from tests.conftest import SubmissionFactory, service_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil, pytest.mark.postgres]
 
@@ -63,18 +62,7 @@ def test_two_replicas_and_a_keeper_share_one_key_without_a_nonce_error(
         view = rt.loans.register(bytes.fromhex(receipt.digest[2:]))
         rt.loans.disburse(bytes.fromhex(view.loan_id[2:]), Movement(10_000, b"\x01" * 32, f"K{n}"))
     rt.node.advance_time(5 * DAY)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "LOANTRACE_MODE": "dev",
-        "LOANTRACE_RPC_URL": anvil.url,
-        "LOANTRACE_DATABASE_URL": database,
-        "LOANTRACE_NOTARY_KEY": key,
-        "LOANTRACE_REGISTRY_ADDRESS": rt.registry.address,
-        "LOANTRACE_LEDGER_ADDRESS": rt.ledger.address,
-        "LOANTRACE_FUNDFLOW_ADDRESS": rt.fundflow.address,
-        "LOANTRACE_LOG_LEVEL": "WARNING",
-    }
+    env = service_env(rt, anvil.url, database)
     cli = [sys.executable, "-m", "loantrace.cli"]
     ports = [free_port(), free_port()]
     replicas = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from loantrace.devtools.anvil import Anvil
 from loantrace.domain.hexcodec import to_hex
 from loantrace.settings import Settings
 from loantrace.store.models import ChainEventRow
-from tests.conftest import SubmissionFactory
+from tests.conftest import SubmissionFactory, service_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.anvil, pytest.mark.postgres]
 
@@ -39,18 +38,7 @@ def test_concurrent_indexer_processes_write_every_event_once(
     key = to_hex(Account.create().key)
     settings = Settings(mode="dev", rpc_url=anvil.url, database_url=database, notary_key=key)  # type: ignore[call-arg]
     rt = Runtime.start(settings, node=connect(anvil.url))
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "LOANTRACE_MODE": "dev",
-        "LOANTRACE_RPC_URL": anvil.url,
-        "LOANTRACE_DATABASE_URL": database,
-        "LOANTRACE_NOTARY_KEY": key,
-        "LOANTRACE_REGISTRY_ADDRESS": rt.registry.address,
-        "LOANTRACE_LEDGER_ADDRESS": rt.ledger.address,
-        "LOANTRACE_FUNDFLOW_ADDRESS": rt.fundflow.address,
-        "LOANTRACE_LOG_LEVEL": "WARNING",
-    }
+    env = service_env(rt, anvil.url, database)
     logs = [tmp_path / f"indexer{n}.log" for n in range(INDEXERS)]
     command = [sys.executable, "-m", "loantrace.cli", "index", "--interval", "0.02"]
     indexers = [
