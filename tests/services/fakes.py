@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Generic, Protocol, Self, TypeVar
 
 from loantrace.ports.ledger import (
     AgreementRecord,
@@ -18,6 +18,50 @@ from loantrace.ports.ledger import (
     MovementRequest,
 )
 from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Secrets, Webhook
+
+TablesT = TypeVar("TablesT")
+
+
+class Store(Protocol[TablesT]):
+    """A fake database: committed tables, a commit counter, an optional injected failure."""
+
+    tables: TablesT
+    commits: int
+    fail_on: str | None
+
+
+def _maybe_fail(fail_on: str | None, operation: str) -> None:
+    if fail_on == operation:
+        raise OSError(f"the store failed half-way, at {operation}")
+
+
+class CopyOnCommit(Generic[TablesT]):
+    """A unit of work over a deep copy of the store's tables, swapped in on commit, so a
+    failure anywhere (`fail_on` may name "commit" too) changes nothing."""
+
+    def __init__(self, store: Store[TablesT]) -> None:
+        self._store = store
+        self._tables: TablesT | None = None
+
+    def _working(self) -> TablesT:
+        assert self._tables is not None, "use the unit of work inside `with`"
+        return self._tables
+
+    def __enter__(self) -> Self:
+        self._tables = copy.deepcopy(self._store.tables)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        tables, self._tables = self._tables, None
+        if exc_type is None and tables is not None:
+            _maybe_fail(self._store.fail_on, "commit")
+            self._store.tables = tables
+            self._store.commits += 1
 
 
 @dataclass
@@ -82,8 +126,7 @@ class FakeWebhookRepository:
     def add_delivery(
         self, *, webhook_id: int, reminder_id: int, idempotency_key: str, at: datetime
     ) -> None:
-        if self._fail_on == "add_delivery":
-            raise OSError("the store failed half-way")
+        _maybe_fail(self._fail_on, "add_delivery")
         delivery = Delivery(
             self._id(), webhook_id, reminder_id, idempotency_key, "pending", 0, at, None, None, None
         )
@@ -126,33 +169,12 @@ class FakeWebhookRepository:
         return sorted(found, key=lambda r: (r.block_number, r.log_index))
 
 
-class FakeWebhookUnitOfWork:
-    """Works on a copy of the tables; commits by swapping it in, so a failure changes nothing."""
-
-    def __init__(self, store: FakeStore) -> None:
-        self._store = store
-        self._repository: FakeWebhookRepository | None = None
+class FakeWebhookUnitOfWork(CopyOnCommit[WebhookTables]):
+    """The webhook repository over a copy of the tables."""
 
     @property
     def webhooks(self) -> FakeWebhookRepository:
-        assert self._repository is not None
-        return self._repository
-
-    def __enter__(self) -> Self:
-        working = copy.deepcopy(self._store.tables)
-        self._repository = FakeWebhookRepository(working, self._store.fail_on)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None and self._repository is not None:
-            self._store.tables = self._repository.tables
-            self._store.commits += 1
-        self._repository = None
+        return FakeWebhookRepository(self._working(), self._store.fail_on)
 
 
 @dataclass
@@ -180,11 +202,6 @@ class LedgerTables:
     movements: dict[int, MovementRequest] = field(default_factory=dict)
     events: list[tuple[int, str, IndexedEvent]] = field(default_factory=list)  # chain, loan
     next_id: int = 1
-
-
-def _maybe_fail(fail_on: str | None, operation: str) -> None:
-    if fail_on == operation:
-        raise OSError(f"the store failed half-way, at {operation}")
 
 
 class FakeAgreementRepository:
@@ -289,16 +306,8 @@ class FakeEventRepository:
         return sorted(found, key=lambda e: (e.block_number, e.log_index))
 
 
-class FakeLedgerUnitOfWork:
-    """Works on a copy of the tables; commits by swapping it in, so a failure changes nothing."""
-
-    def __init__(self, store: FakeLedgerStore) -> None:
-        self._store = store
-        self._tables: LedgerTables | None = None
-
-    def _working(self) -> LedgerTables:
-        assert self._tables is not None, "use the unit of work inside `with`"
-        return self._tables
+class FakeLedgerUnitOfWork(CopyOnCommit[LedgerTables]):
+    """The ledger repositories over a copy of the tables."""
 
     @property
     def agreements(self) -> FakeAgreementRepository:
@@ -315,22 +324,6 @@ class FakeLedgerUnitOfWork:
     @property
     def events(self) -> FakeEventRepository:
         return FakeEventRepository(self._working())
-
-    def __enter__(self) -> Self:
-        self._tables = copy.deepcopy(self._store.tables)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        tables, self._tables = self._tables, None
-        if exc_type is None and tables is not None:
-            _maybe_fail(self._store.fail_on, "commit")
-            self._store.tables = tables
-            self._store.commits += 1
 
 
 @dataclass
