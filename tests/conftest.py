@@ -20,6 +20,7 @@ from web3.types import RPCEndpoint
 from loantrace.bootstrap import Runtime
 from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import RegistryClient, revert_decoder
+from loantrace.chain.signers import LocalSigner
 from loantrace.chain.transactor import Transactor
 from loantrace.devtools.anvil import Anvil
 from loantrace.domain.agreement import Agreement, SignedAgreement, sign_agreement
@@ -28,7 +29,7 @@ from loantrace.domain.errors import ConfigurationError
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.indexer import CURSOR as INDEX_CURSOR
 from loantrace.services.notary import Submission
-from loantrace.settings import Settings
+from loantrace.settings import DEV_DEPLOYER_KEY, Settings
 from loantrace.store.db import read_cursor
 
 # Property tests judge results, not speed: on a loaded 2-core CI machine one example can take
@@ -194,6 +195,13 @@ def start_runtime(node: Node, database_url: str = "sqlite://", **overrides: obje
     return Runtime.start(settings, node=node)
 
 
+def admin_registry(rt: Runtime) -> RegistryClient:
+    """The runtime's registry, sending as the contracts' admin (the dev deployer): the
+    service itself is never the admin, so tests grant roles through this."""
+    admin = Transactor(rt.node.w3, LocalSigner.from_key(DEV_DEPLOYER_KEY), revert_decoder())
+    return RegistryClient(rt.node.w3, rt.registry.address, admin)
+
+
 def bound_runtime(
     chain: BoundChain, database_url: str = "sqlite://", **overrides: object
 ) -> Runtime:
@@ -301,42 +309,45 @@ class Signed:
 SubmissionFactory = Callable[..., Signed]
 
 
+def make_signed(
+    rt: Runtime,
+    document: bytes | None = None,
+    *,
+    supersedes: bytes | None = None,
+    borrower: LocalAccount | None = None,
+    signer: LocalAccount | None = None,
+    terms: LoanTerms = SAMPLE_TERMS,
+    lender: str | None = None,
+    commitment: bytes | None = None,
+) -> Signed:
+    """Build a borrower-signed submission for `rt`'s registry (a fresh borrower by default)."""
+    document = document or f"agreement {uuid.uuid4()}".encode()
+    borrower = borrower or Account.create()
+    commitment = commitment or party_commitment({"id": uuid.uuid4().hex}, new_salt())
+    agreement = Agreement(
+        digest=document_digest(document),
+        lender=lender or rt.notary.lender,
+        borrower=borrower.address,
+        borrower_commitment=commitment,
+        terms_digest=terms.digest(),
+        supersedes=rt.notary.resolve_previous(supersedes),
+    )
+    signature = sign_agreement(agreement, rt.registry.domain, (signer or borrower).key)
+    submission = Submission(
+        digest=agreement.digest,
+        borrower=borrower.address,
+        borrower_commitment=commitment,
+        borrower_signature=signature,
+        terms=terms,
+        supersedes=supersedes,
+    )
+    return Signed(submission, borrower, document)
+
+
 @pytest.fixture
 def make_submission() -> SubmissionFactory:
     """Build borrower-signed submissions for a runtime's registry."""
-
-    def build(
-        rt: Runtime,
-        document: bytes | None = None,
-        *,
-        supersedes: bytes | None = None,
-        borrower: LocalAccount | None = None,
-        signer: LocalAccount | None = None,
-        terms: LoanTerms = SAMPLE_TERMS,
-    ) -> Signed:
-        document = document or f"agreement {uuid.uuid4()}".encode()
-        borrower = borrower or Account.create()
-        commitment = party_commitment({"id": uuid.uuid4().hex}, new_salt())
-        agreement = Agreement(
-            digest=document_digest(document),
-            lender=rt.notary.lender,
-            borrower=borrower.address,
-            borrower_commitment=commitment,
-            terms_digest=terms.digest(),
-            supersedes=rt.notary.resolve_previous(supersedes),
-        )
-        signature = sign_agreement(agreement, rt.registry.domain, (signer or borrower).key)
-        submission = Submission(
-            digest=agreement.digest,
-            borrower=borrower.address,
-            borrower_commitment=commitment,
-            borrower_signature=signature,
-            terms=terms,
-            supersedes=supersedes,
-        )
-        return Signed(submission, borrower, document)
-
-    return build
+    return make_signed
 
 
 def signed_for(rt: Runtime, signed: Signed) -> SignedAgreement:

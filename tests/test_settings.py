@@ -14,6 +14,7 @@ PROD = {
     "notary_key": "0x" + "12" * 32,
     "registry_address": "0x" + "34" * 20,
     "data_key": "k" * 43 + "=",
+    "master_keys": "k1:" + "a" * 43 + "=",
     "ledger_address": "0x" + "56" * 20,
     "fundflow_address": "0x" + "78" * 20,
 }

@@ -6,26 +6,31 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from loantrace.chain.fundflow import FundFlowClient, deploy_fundflow
-from loantrace.chain.ledger import LedgerClient, deploy_ledger
-from loantrace.chain.node import Node, connect
-from loantrace.chain.registry import (
-    NOTARY_ROLE,
-    RegistryClient,
-    deploy_registry,
-    revert_decoder,
+from loantrace.bootstrap_chain import (
+    Deployment,
+    deploy_missing,
+    deployer,
+    held_signers,
+    provision_roles,
 )
+from loantrace.chain.fundflow import FundFlowClient
+from loantrace.chain.ledger import LedgerClient
+from loantrace.chain.node import Node, connect
+from loantrace.chain.registry import RegistryClient, revert_decoder
+from loantrace.chain.roles import Roles
+from loantrace.chain.signers import LocalSigner, Signer
 from loantrace.chain.transactor import Transactor
 from loantrace.domain.delinquency import ReminderPolicy
 from loantrace.domain.egress import AllowList
-from loantrace.domain.errors import ChainError, ConfigurationError, Unavailable
+from loantrace.domain.envelope import Keyring
+from loantrace.domain.errors import ChainError, ConfigurationError, Unauthorized, Unavailable
 from loantrace.services.access import AccessService
 from loantrace.services.auditlog import AuditLog
+from loantrace.services.borrower import BorrowerPortal
 from loantrace.services.flows import FlowService
 from loantrace.services.indexer import CURSOR as INDEX_CURSOR
 from loantrace.services.indexer import Indexer
@@ -33,6 +38,8 @@ from loantrace.services.keeper import Keeper
 from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary
 from loantrace.services.oidc import OidcVerifier
+from loantrace.services.personal import PersonalDataService
+from loantrace.services.signin import SignIn
 from loantrace.services.verify import Verifier
 from loantrace.services.webhooks import WebhookService
 from loantrace.settings import Settings
@@ -48,11 +55,23 @@ from loantrace.store.db import (
 )
 from loantrace.store.ledger import SqlLedgerUnitOfWork
 from loantrace.store.outbox import SqlOutbox
+from loantrace.store.personal import SqlPersonalUnitOfWork
 from loantrace.store.webhooks import SqlWebhookUnitOfWork
 
 log = logging.getLogger(__name__)
 
 REMINDER_CURSOR = "reminders"
+
+
+@dataclass(frozen=True)
+class Desk:
+    """The use cases acting as one signing account (a lender's, or the regulator's)."""
+
+    signer: Signer
+    registry: RegistryClient
+    notary: Notary
+    loans: LoanService
+    flows: FlowService
 
 
 @dataclass
@@ -62,7 +81,7 @@ class Runtime:
     settings: Settings
     node: Node
     engine: Engine
-    account: LocalAccount
+    signer: Signer
     registry: RegistryClient
     ledger: LedgerClient
     fundflow: FundFlowClient
@@ -75,58 +94,85 @@ class Runtime:
     keeper: Keeper
     access: AccessService
     audit_log: AuditLog
+    personal: PersonalDataService
+    signin: SignIn
+    borrowers: BorrowerPortal
+    desks: dict[str, Desk]
+    regulator: Desk | None
 
     @classmethod
     def start(cls, settings: Settings, *, node: Node | None = None) -> Runtime:
-        """Connect, bind the database to the chain, and deploy the contracts if allowed."""
+        """Connect, bind the database to the chain, deploy the contracts if allowed (dev),
+        check every held signing account's role, and build one desk per account."""
         node = node or connect(settings.rpc_url, timeout=settings.rpc_timeout_seconds)
-        account: LocalAccount = Account.from_key(settings.notary_key_hex())
+        held = held_signers(settings)
         engine = make_engine(settings.effective_database_url())
         init_schema(engine)
-        registry_address, ledger_address = settings.registry_address, settings.ledger_address
-        fundflow_address = settings.fundflow_address
+        addresses = (settings.registry_address, settings.ledger_address, settings.fundflow_address)
         binding = read_binding(engine)
         if binding is not None:
             check_binding(
                 binding,
                 chain_id=node.chain_id,
                 genesis_hash=node.genesis_hash,
-                registry=registry_address,
-                ledger=ledger_address,
+                registry=addresses[0],
+                ledger=addresses[1],
             )
-            registry_address = binding.registry_address
-            ledger_address = ledger_address or binding.ledger_address
-            fundflow_address = fundflow_address or binding.fundflow_address
-        if settings.mode == "dev":
-            node.fund_for_dev(account)
-        transactor = Transactor(
-            node.w3,
-            account,
-            revert_decoder(),
-            outbox=SqlOutbox(engine),
-            poll_latency=settings.receipt_poll_seconds,
-            receipt_timeout=settings.receipt_timeout_seconds,
-        )
-        resent = transactor.resend_pending()  # a restart resends what the node lacks
-        if resent:
-            log.warning("resent %s recorded transactions the node did not have", resent)
-        registry = _registry(settings, node, transactor, registry_address)
+            addresses = (
+                binding.registry_address,
+                addresses[1] or binding.ledger_address,
+                addresses[2] or binding.fundflow_address,
+            )
+        outbox = SqlOutbox(engine)
+        poll = settings.receipt_poll_seconds
+
+        def transactor(signer: Signer) -> Transactor:
+            return Transactor(
+                node.w3,
+                signer,
+                revert_decoder(),
+                outbox=outbox,
+                poll_latency=poll,
+                receipt_timeout=settings.receipt_timeout_seconds,
+            )
+
+        signers = [*held.lenders, *([held.regulator] if held.regulator else [])]
+        transactors = {s.address: transactor(s) for s in signers}
+        for signer in signers:
+            if settings.mode == "dev" and isinstance(signer, LocalSigner):
+                node.fund_for_dev(signer.account)
+            resent = transactors[signer.address].resend_pending()  # what the node lacks
+            if resent:
+                log.warning("resent %s recorded transactions of %s", resent, signer.address)
+        admin = deployer(settings, node, outbox, poll)
         policy = ReminderPolicy(
             settings.due_soon_days, settings.grace_days, settings.default_after_days
         )
-        ledger, deployed_at = _ledger(settings, node, transactor, registry, ledger_address, policy)
-        fundflow = _fundflow(settings, node, transactor, registry, ledger, fundflow_address)
+        deployment = deploy_missing(settings, node, admin, addresses, policy)
+        if admin is not None:
+            admin.resend_pending()
+        roles_admin = admin or transactors[held.lenders[0].address]  # reads only, outside dev
+        provision_roles(
+            _roles(node, deployment, roles_admin, settings.ledger_start_block),
+            held,
+            grant=admin is not None,
+        )
         bind_chain(
             engine,
             chain_id=node.chain_id,
             genesis_hash=node.genesis_hash,
-            registry_address=registry.address,
-            ledger_address=ledger.address,
-            fundflow_address=fundflow.address,
+            registry_address=deployment.registry,
+            ledger_address=deployment.ledger,
+            fundflow_address=deployment.fundflow,
         )
+        deployed_at = deployment.deployed_at
         if deployed_at is not None:
             save_cursor(engine, name=REMINDER_CURSOR, block_number=deployed_at - 1)
             save_cursor(engine, name=INDEX_CURSOR, block_number=deployed_at - 1)
+        primary = transactors[held.lenders[0].address]
+        registry = RegistryClient(node.w3, deployment.registry, primary)
+        ledger = LedgerClient(node.w3, deployment.ledger, primary)
+        fundflow = FundFlowClient(node.w3, deployment.fundflow, primary)
         indexer = Indexer(
             w3=node.w3,
             engine=engine,
@@ -156,38 +202,61 @@ class Runtime:
             cursor_name=REMINDER_CURSOR,
             replace_stuck_after=settings.replace_stuck_after_seconds,
         )
+        index_on_read = node.embedded or not settings.index_in_serve
+
+        def desk(signer: Signer) -> Desk:
+            tx = transactors[signer.address]
+            d_registry = RegistryClient(node.w3, deployment.registry, tx)
+            d_ledger = LedgerClient(node.w3, deployment.ledger, tx)
+            d_fundflow = FundFlowClient(node.w3, deployment.fundflow, tx)
+            return Desk(
+                signer=signer,
+                registry=d_registry,
+                notary=Notary(
+                    registry=d_registry,
+                    uow=SqlLedgerUnitOfWork.factory(engine),
+                    signer=signer,
+                    max_batch=settings.max_batch_size,
+                ),
+                loans=LoanService(
+                    ledger=d_ledger,
+                    uow=SqlLedgerUnitOfWork.factory(engine),
+                    policy=policy,
+                    lender=signer.address,
+                    indexer=indexer,
+                    index_on_read=index_on_read,
+                ),
+                flows=FlowService(
+                    engine=engine,
+                    indexer=indexer,
+                    fundflow=d_fundflow,
+                    ledger=d_ledger,
+                    index_on_read=index_on_read,
+                    policy=policy,
+                ),
+            )
+
+        desks = {s.address.lower(): desk(s) for s in held.lenders}
+        main = desks[held.lenders[0].address.lower()]
+        borrowers = BorrowerPortal(
+            uow=SqlLedgerUnitOfWork.factory(engine),
+            notary=main.notary,
+            loans=main.loans,
+            webhooks=webhooks,
+        )
         return cls(
             settings=settings,
             node=node,
             engine=engine,
-            account=account,
+            signer=held.lenders[0],
             registry=registry,
             ledger=ledger,
             fundflow=fundflow,
             indexer=indexer,
-            flows=FlowService(
-                engine=engine,
-                indexer=indexer,
-                fundflow=fundflow,
-                ledger=ledger,
-                index_on_read=node.embedded or not settings.index_in_serve,
-                policy=policy,
-            ),
-            notary=Notary(
-                registry=registry,
-                uow=SqlLedgerUnitOfWork.factory(engine),
-                account=account,
-                max_batch=settings.max_batch_size,
-            ),
+            flows=main.flows,
+            notary=main.notary,
             verifier=Verifier(registry=registry, uow=SqlLedgerUnitOfWork.factory(engine)),
-            loans=LoanService(
-                ledger=ledger,
-                uow=SqlLedgerUnitOfWork.factory(engine),
-                policy=policy,
-                lender=account.address,
-                indexer=indexer,
-                index_on_read=node.embedded or not settings.index_in_serve,
-            ),
+            loans=main.loans,
             webhooks=webhooks,
             keeper=keeper,
             audit_log=AuditLog(uow=SqlAuditLogUnitOfWork.factory(engine)),
@@ -196,7 +265,35 @@ class Runtime:
                 oidc=_oidc(settings),
                 admin_token=(settings.admin_key.get_secret_value() if settings.admin_key else None),
             ),
+            personal=PersonalDataService(
+                uow=SqlPersonalUnitOfWork.factory(engine),
+                keyring=Keyring.parse(settings.master_keys_spec()),
+            ),
+            signin=SignIn(
+                uow=SqlAccessUnitOfWork.factory(engine),
+                public_url=settings.public_url,
+                chain_id=node.chain_id,
+                is_borrower=borrowers.is_borrower,
+                session_seconds=settings.signin_session_seconds,
+            ),
+            borrowers=borrowers,
+            desks=desks,
+            regulator=desk(held.regulator) if held.regulator is not None else None,
         )
+
+    @property
+    def account(self) -> LocalAccount:
+        """Return the first lender's local account (dev and tests; a remote one has none)."""
+        if not isinstance(self.signer, LocalSigner):
+            raise ConfigurationError("the first lender signs remotely: no local account")
+        return self.signer.account
+
+    def desk_for(self, lender: str | None) -> Desk:
+        """Return the desk signing as `lender`; refuse a lender whose key is not held."""
+        found = self.desks.get((lender or "").lower())
+        if found is None:
+            raise Unauthorized(f"this service holds no signing account for lender {lender}")
+        return found
 
     def readiness(self) -> dict[str, str]:
         """Check the chain and the database; raise Unavailable when either is unreachable."""
@@ -231,65 +328,28 @@ def _oidc(settings: Settings) -> OidcVerifier | None:
     )
 
 
-def _registry(
-    settings: Settings, node: Node, transactor: Transactor, address: str | None
-) -> RegistryClient:
-    if address is None:
-        if settings.mode != "dev":
-            raise ConfigurationError("LOANTRACE_REGISTRY_ADDRESS is required outside dev")
-        address = deploy_registry(transactor, node.w3, admin=transactor.address)
-        log.info("deployed AgreementRegistry at %s", address)
-    registry = RegistryClient(node.w3, address, transactor)
-    if not registry.has_role(NOTARY_ROLE, transactor.address):
-        if settings.mode != "dev":
-            raise ConfigurationError(f"{transactor.address} lacks NOTARY_ROLE on {address}")
-        registry.grant_notary(transactor.address)
-    return registry
+def _roles(node: Node, deployment: Deployment, admin: Transactor, from_block: int) -> Roles:
+    contracts = {
+        "registry": RegistryClient(node.w3, deployment.registry, admin).contract,
+        "ledger": LedgerClient(node.w3, deployment.ledger, admin).contract,
+        "fundflow": FundFlowClient(node.w3, deployment.fundflow, admin).contract,
+    }
+    return Roles(contracts, admin, from_block)
 
 
-def _fundflow(
-    settings: Settings,
-    node: Node,
-    transactor: Transactor,
-    registry: RegistryClient,
-    ledger: LedgerClient,
-    address: str | None,
-) -> FundFlowClient:
-    if address is None:
-        if settings.mode != "dev":
-            raise ConfigurationError("LOANTRACE_FUNDFLOW_ADDRESS is required outside dev")
-        address = deploy_fundflow(
-            transactor,
-            node.w3,
-            admin=transactor.address,
-            ledger=ledger.address,
-            registry=registry.address,
+def admin_roles(settings: Settings, signer: Signer) -> Roles:
+    """Return the role manager of the deployed contracts, sending as `signer` (their admin)."""
+    node = connect(settings.rpc_url, timeout=settings.rpc_timeout_seconds)
+    if node.embedded:
+        raise ConfigurationError("roles live on a real chain: set LOANTRACE_RPC_URL")
+    addresses = (settings.registry_address, settings.ledger_address, settings.fundflow_address)
+    if None in addresses:
+        raise ConfigurationError(
+            "set LOANTRACE_REGISTRY_ADDRESS, LOANTRACE_LEDGER_ADDRESS, LOANTRACE_FUNDFLOW_ADDRESS"
         )
-        log.info("deployed FundFlow at %s", address)
-    return FundFlowClient(node.w3, address, transactor)
-
-
-def _ledger(
-    settings: Settings,
-    node: Node,
-    transactor: Transactor,
-    registry: RegistryClient,
-    address: str | None,
-    policy: ReminderPolicy,
-) -> tuple[LedgerClient, int | None]:
-    """Return the ledger client, and the deployment block when it was deployed just now."""
-    if address is not None:
-        return LedgerClient(node.w3, address, transactor), None
-    if settings.mode != "dev":
-        raise ConfigurationError("LOANTRACE_LEDGER_ADDRESS is required outside dev")
-    address = deploy_ledger(
-        transactor,
-        node.w3,
-        admin=transactor.address,
-        registry=registry.address,
-        lpr_bps=settings.lpr_bps,
-        policy=(policy.due_soon_days, policy.grace_days, policy.default_after_days),
+    registry, ledger, fundflow = (str(a) for a in addresses)
+    deployment = Deployment(registry, ledger, fundflow, deployed_at=None)
+    admin = Transactor(
+        node.w3, signer, revert_decoder(), poll_latency=settings.receipt_poll_seconds
     )
-    log.info("deployed LoanLedger at %s", address)
-    registry.set_loan_ledger(address)
-    return LedgerClient(node.w3, address, transactor), node.head()
+    return _roles(node, deployment, admin, settings.ledger_start_block)

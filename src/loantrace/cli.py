@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from loantrace import cli_access, cli_agreements, cli_ops
+from loantrace import cli_access, cli_agreements, cli_ops, cli_roles
 from loantrace.cli_common import console, err_console, fail, load_settings, setup_logging
 from loantrace.domain.errors import LoantraceError
 
@@ -25,6 +26,8 @@ for module, names in (
         app.command()(getattr(module, name))
 app.add_typer(cli_access.keys_app, name="keys")
 app.add_typer(cli_access.audit_app, name="audit-log")
+app.add_typer(cli_roles.roles_app, name="roles")
+app.add_typer(cli_roles.keystore_app, name="keystore")
 
 
 @app.command()
@@ -35,22 +38,34 @@ def demo() -> None:
     from loantrace.devtools.demo_cap import report_deduction, run_cap_demo
     from loantrace.devtools.demo_flows import run_flow_demo
     from loantrace.devtools.demo_ledger import run_ledger_demo
+    from loantrace.devtools.demo_parties import run_parties_demo, two_lender_keystores
     from loantrace.settings import Settings
 
     setup_logging("WARNING")
+    keystores, password = two_lender_keystores()  # two lenders, each with its own key
+    admin_token = secrets.token_urlsafe(32)
     # The demo's reference webhook receiver listens on loopback, which is otherwise refused.
     settings = Settings(
-        mode="dev", rpc_url=None, database_url=None, webhook_allow_hosts="127.0.0.1/32"
+        mode="dev",
+        rpc_url=None,
+        database_url=None,
+        webhook_allow_hosts="127.0.0.1/32",
+        keystore_dir=keystores,
+        keystore_password=password,
+        admin_key=admin_token,
     )
     runtime = Runtime.start(settings)
     console.print(f"[bold]loantrace demo[/bold] on the {runtime.node.label}")
     console.print(f"chain id {runtime.node.chain_id}, AgreementRegistry {runtime.registry.address}")
-    console.print(f"lender (NOTARY) {runtime.notary.lender}\n")
+    lenders = ", ".join(d.signer.address for d in runtime.desks.values())
+    regulator = runtime.regulator.signer.address if runtime.regulator else "none"
+    console.print(f"lenders (NOTARY, keystore keys) {lenders}; regulator {regulator}\n")
     result = run_demo(runtime)
     deducted = run_cap_demo(runtime, result)
     reminders = run_ledger_demo(runtime, result)
     report_deduction(runtime, result, deducted)
     findings = run_flow_demo(runtime, result)
+    parties = run_parties_demo(runtime, admin_token)
     table = Table(title="What happened")
     for column in ("step", "digest (= sha256sum)", "outcome", "expected", "detail"):
         table.add_column(column)
@@ -79,7 +94,14 @@ def demo() -> None:
         evidence = ", ".join(f"{e.tx_hash[:10]}…#{e.log_index}" for e in f.evidence[:2])
         audit.add_row(str(f.severity), str(f.rule), f.loan_id[:12] + "…", f"{f.amount:,}", evidence)
     console.print(audit)
-    if not result.ok:
+    who = Table(title="Two lenders, a regulator, an auditor and a borrower, over HTTP")
+    for column in ("who: what", "HTTP status", "expected", "detail"):
+        who.add_column(column)
+    for step in parties:
+        mark = "[green]" if step.ok else "[red]"
+        who.add_row(step.action, f"{mark}{step.outcome}", step.expected, step.detail)
+    console.print(who)
+    if not result.ok or not all(step.ok for step in parties):
         fail("some steps did not give the expected outcome")
     console.print("[green]all steps gave the expected outcome[/green]")
 

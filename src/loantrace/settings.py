@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from loantrace import devkeys
 from loantrace.domain.errors import ConfigurationError
 
-# A published development key (it is in this repository). Accepted in dev mode only.
+# Published development keys (they are in this repository). Accepted in dev mode only:
+# a lender's NOTARY key, the account that deploys the contracts and administers their roles
+# (never a NOTARY), and the regulator's (anvil's accounts 9 and 8).
 DEV_NOTARY_KEY = "0xac0974bec39a17e36ba4a4b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+DEV_DEPLOYER_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
+DEV_REGULATOR_KEY = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97"
 
 
 class Settings(BaseSettings):
@@ -28,7 +34,30 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; unset = in-memory (embedded) or ./loantrace.db"
     )
     notary_key: SecretStr | None = Field(
-        None, description="hex private key of the lender's NOTARY account"
+        None, description="hex private key of a lender's NOTARY account (prefer a keystore)"
+    )
+    keystore_dir: Path | None = Field(
+        None,
+        description="directory of encrypted keystore files (*.json), one per lender or "
+        "regulator signing account",
+    )
+    keystore_password: SecretStr | None = Field(None, description="the keystores' password")
+    keystore_password_file: Path | None = Field(
+        None, description="a file holding the keystores' password (e.g. a container secret)"
+    )
+    remote_signer_url: str | None = Field(
+        None, description="a signer speaking eth_signTransaction (Clef, Web3Signer)"
+    )
+    remote_signer_addresses: str = Field(
+        "", description="comma-separated accounts the remote signer signs for"
+    )
+    regulator_address: str | None = Field(
+        None,
+        description="which held signing account is the regulator's (labels, LPR); "
+        "dev: a development key",
+    )
+    deployer_key: SecretStr | None = Field(
+        None, description="dev only: the account deploying the contracts and granting roles"
     )
     registry_address: str | None = Field(
         None, description="deployed AgreementRegistry; unset = deploy one (dev only)"
@@ -67,6 +96,14 @@ class Settings(BaseSettings):
         2.0, ge=0, le=60, description="how long a request waits for one of those slots"
     )
     log_level: str = Field("INFO", description="logging level")
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        description="where users reach this service; borrowers' sign-in messages name it",
+    )
+    signin_session_seconds: int = Field(
+        3600, ge=60, le=86_400, description="how long a borrower's sign-in lasts"
+    )
     oidc_issuer: str | None = Field(
         None, description="an identity provider whose JWTs are accepted as bearer tokens"
     )
@@ -89,7 +126,13 @@ class Settings(BaseSettings):
         None, description="a first admin bearer token (at least 32 characters); admins make keys"
     )
     data_key: SecretStr | None = Field(
-        None, description="Fernet key encrypting secrets at rest; dev derives a fixed one"
+        None,
+        description="Fernet key encrypting secrets at rest; dev makes a random one per database",
+    )
+    master_keys: SecretStr | None = Field(
+        None,
+        description="master keys wrapping each borrower's data key: `id:base64,...`, the "
+        "first active (rotate by prepending); dev makes a random one per database",
     )
     lpr_bps: int = Field(
         300,
@@ -125,22 +168,36 @@ class Settings(BaseSettings):
                 for name, value in (
                     ("LOANTRACE_RPC_URL", self.rpc_url),
                     ("LOANTRACE_DATABASE_URL", self.database_url),
-                    ("LOANTRACE_NOTARY_KEY", self.notary_key),
                     ("LOANTRACE_REGISTRY_ADDRESS", self.registry_address),
                     ("LOANTRACE_LEDGER_ADDRESS", self.ledger_address),
                     ("LOANTRACE_FUNDFLOW_ADDRESS", self.fundflow_address),
                     ("LOANTRACE_DATA_KEY", self.data_key),
+                    ("LOANTRACE_MASTER_KEYS", self.master_keys),
                 )
                 if not value
             ]
             if missing:
                 raise ConfigurationError(f"prod mode requires {', '.join(missing)}")
-            if self.notary_key and well_known_key(self.notary_key.get_secret_value()):
+            if not (self.notary_key or self.keystore_dir or self.remote_signer_addresses):
                 raise ConfigurationError(
-                    "prod mode refuses a well-known development key for LOANTRACE_NOTARY_KEY"
+                    "prod mode requires a signing account: LOANTRACE_KEYSTORE_DIR, "
+                    "LOANTRACE_REMOTE_SIGNER_URL with LOANTRACE_REMOTE_SIGNER_ADDRESSES, or "
+                    "LOANTRACE_NOTARY_KEY"
                 )
+            for name, key in (
+                ("LOANTRACE_NOTARY_KEY", self.notary_key),
+                ("LOANTRACE_DEPLOYER_KEY", self.deployer_key),
+            ):
+                if key and well_known_key(key.get_secret_value()):
+                    raise ConfigurationError(
+                        f"prod mode refuses a well-known development key for {name}"
+                    )
             if self.data_key and self.data_key.get_secret_value().encode() == _DEV_DATA_KEY:
                 raise ConfigurationError("prod mode refuses the development LOANTRACE_DATA_KEY")
+        if self.remote_signer_addresses and not self.remote_signer_url:
+            raise ConfigurationError(
+                "LOANTRACE_REMOTE_SIGNER_ADDRESSES needs LOANTRACE_REMOTE_SIGNER_URL"
+            )
         if self.admin_key is not None and len(self.admin_key.get_secret_value()) < 32:
             raise ConfigurationError("LOANTRACE_ADMIN_KEY must be at least 32 characters")
         if self.rpc_url is None and self.database_url and not _in_memory(self.database_url):
@@ -163,22 +220,53 @@ class Settings(BaseSettings):
         return self.database_url or "sqlite:///./loantrace.db"
 
     def data_key_bytes(self) -> bytes:
-        """Return the Fernet key for secrets at rest (a fixed derived key in dev mode)."""
+        """Return the Fernet key for secrets at rest (random per database in dev mode)."""
         if self.data_key is not None:
             return self.data_key.get_secret_value().encode()
         if self.mode == "dev":
-            return _DEV_DATA_KEY
+            return devkeys.fernet_key(devkeys.dev_secret(self.effective_database_url()))
         raise ConfigurationError("LOANTRACE_DATA_KEY is required outside dev mode")
 
-    def notary_key_hex(self) -> str:
-        """Return the NOTARY key, or the dev key in dev mode when none is set."""
+    def master_keys_spec(self) -> str:
+        """Return the personal-data keyring (random per database in dev mode)."""
+        if self.master_keys is not None:
+            return self.master_keys.get_secret_value()
+        if self.mode == "dev":
+            return devkeys.master_key_spec(devkeys.dev_secret(self.effective_database_url()))
+        raise ConfigurationError("LOANTRACE_MASTER_KEYS is required outside dev mode")
+
+    def notary_key_hex(self) -> str | None:
+        """Return the NOTARY key; the dev key in dev mode when no signer is configured."""
         if self.notary_key is not None:
             return self.notary_key.get_secret_value()
-        if self.mode == "dev":
+        if self.mode == "dev" and not (self.keystore_dir or self.remote_signer_addresses):
             return DEV_NOTARY_KEY
-        raise ConfigurationError("LOANTRACE_NOTARY_KEY is required outside dev mode")
+        return None
+
+    def keystore_password_value(self) -> str:
+        """Return the keystores' password, from the environment or its file."""
+        if self.keystore_password is not None:
+            return self.keystore_password.get_secret_value()
+        if self.keystore_password_file is not None:
+            try:
+                return self.keystore_password_file.read_text().rstrip("\n")
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot read LOANTRACE_KEYSTORE_PASSWORD_FILE: {type(exc).__name__}"
+                ) from None
+        raise ConfigurationError(
+            "LOANTRACE_KEYSTORE_DIR needs LOANTRACE_KEYSTORE_PASSWORD or "
+            "LOANTRACE_KEYSTORE_PASSWORD_FILE"
+        )
+
+    def deployer_key_hex(self) -> str | None:
+        """Return the dev deployer key (None outside dev: production deploys separately)."""
+        if self.deployer_key is not None:
+            return self.deployer_key.get_secret_value()
+        return DEV_DEPLOYER_KEY if self.mode == "dev" else None
 
 
+# The fixed dev key earlier versions used: published, so production refuses it.
 _DEV_DATA_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"loantrace dev data key").digest())
 
 # The keys every developer has: anvil's and hardhat's ten accounts of the mnemonic
@@ -196,6 +284,8 @@ WELL_KNOWN_KEYS = frozenset(
         "dbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
         "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
         DEV_NOTARY_KEY.removeprefix("0x"),
+        DEV_DEPLOYER_KEY.removeprefix("0x"),
+        DEV_REGULATOR_KEY.removeprefix("0x"),
     }
 )
 

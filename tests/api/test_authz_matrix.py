@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
 
 from loantrace.api.app import create_app
@@ -22,12 +23,16 @@ from loantrace.api.auth import api_routes, rule_of
 from loantrace.bootstrap import Runtime
 from loantrace.chain.node import connect
 from loantrace.devtools.sample_terms import terms_at
+from loantrace.domain import siwe
+from loantrace.domain.personal import PersonalData
 from loantrace.services.loans import Movement
 from tests.api.conftest import bearer, form_of, json_item
-from tests.conftest import SubmissionFactory, start_runtime
+from tests.conftest import SubmissionFactory, make_signed, start_runtime
 
 CALLERS = ("anonymous", "bad_token", "admin", "lender", "other_lender", "auditor", "regulator")
+CALLERS += ("borrower",)
 ACCOUNT = "0x" + "5a" * 32
+BORROWER = Account.create()
 
 
 @dataclass
@@ -53,6 +58,30 @@ class Ctx:
                 bytes.fromhex(loan_id[2:]), Movement(40_000, bytes.fromhex(ACCOUNT[2:]), ref)
             )
         return loan_id
+
+    def borrower_data(self) -> str:
+        data = PersonalData(
+            name="Li Lei",
+            id_number=f"ID{uuid.uuid4().hex[:12]}",
+            phone="+86 138 0000 0000",
+            bank_account="6222020200112233445",
+        )
+        return self.rt.personal.enrol(self.rt.notary.lender, data).borrower_commitment
+
+    def siwe(self) -> dict[str, str]:
+        challenge = self.rt.signin.challenge()
+        message = siwe.render(
+            siwe.SiweMessage(
+                domain=challenge.domain,
+                address=BORROWER.address,
+                uri=challenge.uri,
+                chain_id=challenge.chain_id,
+                nonce=challenge.nonce,
+                issued_at=challenge.issued_at,
+            )
+        )
+        signature = Account.sign_message(encode_defunct(text=message), BORROWER.key).signature
+        return {"message": message, "signature": "0x" + bytes(signature).hex()}
 
     def webhook(self) -> int:
         hook, _ = self.rt.webhooks.register(
@@ -227,6 +256,40 @@ MATRIX: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         lambda c: ("GET", "/v1/audit-log", {}),
         {"regulator": 200, "admin": 200},
     ),
+    ("POST", "/v1/borrowers"): (
+        lambda c: (
+            "POST",
+            "/v1/borrowers",
+            {
+                "json": {
+                    "name": "Han Meimei",
+                    "id_number": f"ID{uuid.uuid4().hex[:12]}",
+                    "phone": "13900000000",
+                    "bank_account": "6222020200112233445",
+                }
+            },
+        ),
+        {"lender": 201, "other_lender": 201},  # each enrols its own borrowers
+    ),
+    ("GET", "/v1/borrowers/{commitment}/personal-data"): (
+        lambda c: ("GET", f"/v1/borrowers/{c.borrower_data()}/personal-data", {}),
+        {"lender": 200, "other_lender": 404, "regulator": 200},
+    ),
+    ("DELETE", "/v1/borrowers/{commitment}/personal-data"): (
+        lambda c: ("DELETE", f"/v1/borrowers/{c.borrower_data()}/personal-data", {}),
+        {"lender": 200, "other_lender": 404, "admin": 200},
+    ),
+    ("POST", "/v1/auth/siwe/nonce"): (
+        lambda c: ("POST", "/v1/auth/siwe/nonce", {}),
+        {caller: 200 for caller in CALLERS},
+    ),
+    ("POST", "/v1/auth/siwe"): (
+        lambda c: ("POST", "/v1/auth/siwe", {"json": c.siwe()}),
+        {caller: 201 for caller in CALLERS},  # signing in needs no other credential
+    ),
+    ("GET", "/v1/me"): (lambda c: ("GET", "/v1/me", {}), {"borrower": 200}),
+    ("GET", "/v1/me/agreements"): (lambda c: ("GET", "/v1/me/agreements", {}), {"borrower": 200}),
+    ("GET", "/v1/me/loans"): (lambda c: ("GET", "/v1/me/loans", {}), {"borrower": 200}),
     ("GET", "/v1/audit-log/verify"): (
         lambda c: ("GET", "/v1/audit-log/verify", {}),
         {"regulator": 200, "admin": 200},
@@ -253,10 +316,19 @@ def world() -> Iterator[tuple[Runtime, TestClient, dict[str, dict[str, str]]]]:
         "other_lender": bearer(rt, "lender", lender=Account.create().address),
         "auditor": bearer(rt, "auditor"),
         "regulator": bearer(rt, "regulator"),
+        "borrower": _borrower_session(rt),
     }
     with TestClient(create_app(rt)) as client:
         yield rt, client, headers
     rt.close()
+
+
+def _borrower_session(rt: Runtime) -> dict[str, str]:
+    """Sign BORROWER in (EIP-4361) after an agreement naming it is notarised."""
+    rt.notary.notarise(make_signed(rt, borrower=BORROWER).submission)
+    body = Ctx(rt, make_signed).siwe()
+    session = rt.signin.sign_in(body["message"], bytes.fromhex(body["signature"][2:]))
+    return {"Authorization": f"Bearer {session.token}"}
 
 
 def _routes() -> list[Any]:

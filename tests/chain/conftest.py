@@ -23,6 +23,7 @@ from tests.conftest import (
     BoundChain,
     SessionChain,
     SubmissionFactory,
+    admin_registry,
     bound_runtime,
     raw_transactor,
     signed_for,
@@ -104,8 +105,10 @@ class LedgerEnv:
             borrower_commitment=b"\x0b" * 32,
             terms_digest=terms_digest,
         )
-        signature = sign_agreement(agreement, self.rt.registry.domain, borrower.key)
-        return self.rt.notary.countersign(agreement, signature)
+        domain = self.rt.registry.domain
+        signature = sign_agreement(agreement, domain, borrower.key)
+        lender_signature = sign_agreement(agreement, domain, self.rt.account.key)
+        return self.rt.notary.countersign(agreement, signature, lender_signature)
 
     def register_raw(
         self,
@@ -124,7 +127,7 @@ class LedgerEnv:
         account = Account.create()
         self.rt.node.fund_for_dev(account)
         if notary:
-            self.rt.registry.grant_notary(account.address)
+            admin_registry(self.rt).grant_notary(account.address)
         transactor = Transactor(self.rt.node.w3, account, revert_decoder())
         return LedgerClient(self.rt.node.w3, self.ledger.address, transactor)
 

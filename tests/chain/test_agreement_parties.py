@@ -8,6 +8,7 @@ from eth_account import Account
 from loantrace.bootstrap import Runtime
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.registry import OnChainStatus, RegistryClient, revert_decoder
+from loantrace.chain.signers import LocalSigner
 from loantrace.chain.transactor import Transactor
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.agreement import (
@@ -25,13 +26,13 @@ from loantrace.domain.errors import (
     Unauthorized,
 )
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
-from tests.conftest import Signed, SubmissionFactory, raw_transactor, signed_for
+from tests.conftest import Signed, SubmissionFactory, admin_registry, raw_transactor, signed_for
 
 
 def _rival(rt: Runtime) -> RegistryClient:
     account = Account.create()
     rt.node.fund_for_dev(account)
-    rt.registry.grant_notary(account.address)
+    admin_registry(rt).grant_notary(account.address)
     transactor = Transactor(rt.node.w3, account, revert_decoder())
     return RegistryClient(rt.node.w3, rt.registry.address, transactor)
 
@@ -49,7 +50,7 @@ def _rival_copy(rt: Runtime, rival: RegistryClient, of: SignedAgreement) -> Sign
     domain = rt.registry.domain
     return SignedAgreement(
         agreement,
-        sign_agreement(agreement, domain, rival.transactor.account.key),
+        sign_agreement(agreement, domain, _key_of(rival)),
         sign_agreement(agreement, domain, stooge.key),
     )
 
@@ -155,7 +156,7 @@ def test_a_batched_loan_needs_a_real_borrower_signature_and_its_lender(
         runtime.ledger.register_batched_loan(tree.root, forged, tree.proof(0), terms)
     account = Account.create()
     runtime.node.fund_for_dev(account)
-    runtime.registry.grant_notary(account.address)
+    admin_registry(runtime).grant_notary(account.address)
     other = LedgerClient(
         runtime.node.w3,
         runtime.ledger.address,
@@ -214,7 +215,14 @@ def test_once_the_loan_is_repaid_the_lender_revokes_alone(
 def test_the_loan_ledger_is_set_once_by_the_admin(runtime: Runtime) -> None:
     assert runtime.registry.loan_ledger() == runtime.ledger.address
     with pytest.raises(Conflict, match="AgreementRegistryLoanLedgerAlreadySet"):
-        runtime.registry.set_loan_ledger(runtime.ledger.address)
+        admin_registry(runtime).set_loan_ledger(runtime.ledger.address)
     rival = _rival(runtime)
     with pytest.raises(Unauthorized, match="AccessControlUnauthorizedAccount"):
         rival.set_loan_ledger(runtime.ledger.address)
+
+
+def _key_of(client: RegistryClient) -> bytes:
+    """The private key of a client's local signer."""
+    signer = client.transactor.signer
+    assert isinstance(signer, LocalSigner)
+    return bytes(signer.account.key)

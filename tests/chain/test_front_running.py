@@ -8,13 +8,13 @@ from loantrace.bootstrap import Runtime
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.transactor import Transactor
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
-from tests.conftest import SubmissionFactory, signed_for
+from tests.conftest import SubmissionFactory, admin_registry, signed_for
 
 
 def _rival(rt: Runtime) -> RegistryClient:
     account = Account.create()
     rt.node.fund_for_dev(account)
-    rt.registry.grant_notary(account.address)  # a lender of its own on the same registry
+    admin_registry(rt).grant_notary(account.address)  # a lender of its own on the same registry
     return RegistryClient(
         rt.node.w3, rt.registry.address, Transactor(rt.node.w3, account, revert_decoder())
     )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from loantrace.bootstrap import Runtime
 from loantrace.chain.errors import RevertDecoder
 from loantrace.chain.registry import NOTARY_ROLE, OnChainStatus, RegistryClient, revert_decoder
+from loantrace.chain.signers import LocalSigner
 from loantrace.chain.transactor import Transactor
 from loantrace.domain.agreement import (
     Agreement,
@@ -29,7 +30,7 @@ from loantrace.domain.errors import (
     Unauthorized,
 )
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
-from tests.conftest import SubmissionFactory, raw_registry, signed_for
+from tests.conftest import SubmissionFactory, admin_registry, raw_registry, signed_for
 
 
 def _other_client(rt: Runtime, *, notary: bool) -> RegistryClient:
@@ -39,7 +40,7 @@ def _other_client(rt: Runtime, *, notary: bool) -> RegistryClient:
     transactor = Transactor(rt.node.w3, account, revert_decoder())
     client = RegistryClient(rt.node.w3, rt.registry.address, transactor)
     if notary:
-        rt.registry.grant_notary(account.address)
+        admin_registry(rt).grant_notary(account.address)
     return client
 
 
@@ -59,7 +60,7 @@ def _signed_by(
     domain = rt.registry.domain
     return SignedAgreement(
         agreement,
-        sign_agreement(agreement, domain, client.transactor.account.key),
+        sign_agreement(agreement, domain, _key_of(client)),
         sign_agreement(agreement, domain, made.borrower.key),
     )
 
@@ -164,7 +165,7 @@ def test_granting_notary_requires_admin(runtime: Runtime) -> None:
     outsider = _other_client(runtime, notary=False)
     with pytest.raises(Unauthorized, match="AccessControlUnauthorizedAccount"):
         outsider.grant_notary(outsider.transactor.address)
-    runtime.registry.grant_notary(outsider.transactor.address)
+    admin_registry(runtime).grant_notary(outsider.transactor.address)
     assert runtime.registry.has_role(NOTARY_ROLE, outsider.transactor.address)
 
 
@@ -367,3 +368,10 @@ def test_every_leaf_proof_verifies_through_contract_and_flipped_bit_fails(
     sig[bit % 65] ^= 1 << (bit % 8)
     tampered = SignedAgreement(signed[index].agreement, signed[index].lender_signature, bytes(sig))
     assert not rt.registry.verify_inclusion(tree.root, tampered, tree.proof(index))
+
+
+def _key_of(client: RegistryClient) -> bytes:
+    """The private key of a client's local signer."""
+    signer = client.transactor.signer
+    assert isinstance(signer, LocalSigner)
+    return bytes(signer.account.key)

@@ -24,13 +24,16 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 
 from loantrace.bootstrap import Runtime
 from loantrace.chain.artifacts import load_artifact
-from loantrace.chain.ledger import REGULATOR_ROLE as LEDGER_REGULATOR
+from loantrace.chain.fundflow import REPORTER_ROLE, FundFlowClient
+from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.registry import NOTARY_ROLE, RegistryClient, deploy_registry, revert_decoder
-from loantrace.chain.transactor import TxResult
+from loantrace.chain.signers import LocalSigner
+from loantrace.chain.transactor import Transactor, TxResult
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
 from loantrace.services.loans import Movement
-from tests.conftest import SubmissionFactory, signed_for
+from loantrace.settings import DEV_DEPLOYER_KEY
+from tests.conftest import SubmissionFactory, admin_registry, signed_for
 
 CONTRACTS = ("AgreementRegistry", "LoanLedger", "FundFlow")
 ACCESS_ERRORS = {
@@ -111,24 +114,23 @@ def probed(embedded_runtime: Runtime) -> Iterator[tuple[Runtime, Probe]]:
     rival = Account.create()
     rt.node.fund_for_dev(stranger)
     rt.node.fund_for_dev(rival)
-    rt.registry.grant_notary(rival.address)
+    admin_registry(rt).grant_notary(rival.address)
     probe = Probe(stranger.address, rival.address)
     decoder = revert_decoder()
-    transactor = rt.registry.transactor
-    original = transactor.send
+    original = Transactor.send
 
-    def send(call: Any, *, intent: str | None = None) -> TxResult:
+    def send(self: Transactor, call: Any, *, intent: str | None = None) -> TxResult:
         if hasattr(call, "fn_name"):
             name = _function_name(rt, call)
             probe.outcomes.setdefault(name, set()).add(_simulate(call, stranger.address, decoder))
             probe.rival_outcomes.setdefault(name, set()).add(
                 _simulate(call, rival.address, decoder)
             )
-        return original(call, intent=intent)
+        return original(self, call, intent=intent)
 
-    transactor.send = send  # type: ignore[method-assign]
-    yield rt, probe
-    transactor.send = original  # type: ignore[method-assign]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Transactor, "send", send)  # every account's sends: lender, regulator, admin
+        yield rt, probe
 
 
 def _life(rt: Runtime, make: SubmissionFactory) -> None:
@@ -147,8 +149,8 @@ def _life(rt: Runtime, make: SubmissionFactory) -> None:
         purpose="CONSUMPTION",
         external_ref="abi-t1",
     )
-    rt.fundflow.grant(LEDGER_REGULATOR, rt.account.address)  # the label needs the role
-    rt.flows.label(b"\x0c" * 32, "SECURITIES")
+    assert rt.regulator is not None
+    rt.regulator.flows.label(b"\x0c" * 32, "SECURITIES")  # with the regulator's key
     batch = rt.notary.notarise_batch([make(rt, terms=terms).submission for _ in range(3)])
     rt.loans.register(bytes.fromhex(batch[0].digest[2:]))  # registerBatchedLoan
     amend = make(rt, terms=terms, supersedes=bytes.fromhex(batch[1].digest[2:])).submission
@@ -169,19 +171,26 @@ def _life(rt: Runtime, make: SubmissionFactory) -> None:
 
 
 def _roles_and_settings(rt: Runtime) -> None:
-    send = rt.registry.transactor.send
+    """The admin's and the regulator's functions, each sent with its own key."""
+    admin = Transactor(rt.node.w3, LocalSigner.from_key(DEV_DEPLOYER_KEY), revert_decoder())
+    registry = RegistryClient(rt.node.w3, rt.registry.address, admin)
+    ledger = LedgerClient(rt.node.w3, rt.ledger.address, admin)
+    fundflow = FundFlowClient(rt.node.w3, rt.fundflow.address, admin)
     helper = Account.create().address
-    rt.registry.grant_notary(helper)  # grantRole
-    send(rt.registry.contract.functions.revokeRole(NOTARY_ROLE, helper))
-    rt.ledger.grant_regulator(rt.account.address)
-    rt.ledger.record_lpr(310, rt.node.now() + DAY)  # recordLpr
-    send(rt.ledger.contract.functions.setReminderPolicy((3, 3, 90)))
+    registry.grant_notary(helper)  # grantRole
+    admin.send(registry.contract.functions.revokeRole(NOTARY_ROLE, helper))
+    ledger.grant_regulator(helper)
+    fundflow.grant(REPORTER_ROLE, helper)
+    assert rt.regulator is not None
+    regulator = LedgerClient(rt.node.w3, rt.ledger.address, rt.regulator.registry.transactor)
+    regulator.record_lpr(310, rt.node.now() + DAY)  # recordLpr
+    admin.send(ledger.contract.functions.setReminderPolicy((3, 3, 90)))
     unused = Web3.keccak(text="UNUSED_ROLE")  # renouncing or revoking it costs nothing
-    for contract in (rt.registry.contract, rt.ledger.contract, rt.fundflow.contract):
-        send(contract.functions.revokeRole(unused, helper))
-        send(contract.functions.renounceRole(unused, rt.account.address))
-    fresh = deploy_registry(rt.registry.transactor, rt.node.w3, admin=rt.account.address)
-    RegistryClient(rt.node.w3, fresh, rt.registry.transactor).set_loan_ledger(rt.ledger.address)
+    for contract in (registry.contract, ledger.contract, fundflow.contract):
+        admin.send(contract.functions.revokeRole(unused, helper))
+        admin.send(contract.functions.renounceRole(unused, admin.address))
+    fresh = deploy_registry(admin, rt.node.w3, admin=admin.address)
+    RegistryClient(rt.node.w3, fresh, admin).set_loan_ledger(rt.ledger.address)
 
 
 def test_every_state_changing_function_refuses_a_stranger(

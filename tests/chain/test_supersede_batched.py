@@ -20,7 +20,7 @@ from loantrace.domain.errors import (
     Unauthorized,
 )
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
-from tests.conftest import SubmissionFactory, signed_for
+from tests.conftest import SubmissionFactory, admin_registry, signed_for
 
 
 def _tree(
@@ -49,7 +49,7 @@ def _client(rt: Runtime, *, notary: bool) -> RegistryClient:
     account = Account.create()
     rt.node.fund_for_dev(account)
     if notary:
-        rt.registry.grant_notary(account.address)
+        admin_registry(rt).grant_notary(account.address)
     transactor = Transactor(rt.node.w3, account, revert_decoder())
     return RegistryClient(rt.node.w3, rt.registry.address, transactor)
 

@@ -214,6 +214,10 @@ class FakeAgreementRepository:
     def get(self, digest: str) -> AgreementRecord | None:
         return self.tables.agreements.get(digest)
 
+    def of_borrower(self, borrower: str) -> list[AgreementRecord]:
+        wanted = borrower.lower()
+        return [a for a in self.tables.agreements.values() if a.borrower.lower() == wanted]
+
     def by_agreement_id(self, agreement_id: str) -> AgreementRecord | None:
         found = (a for a in self.tables.agreements.values() if a.agreement_id == agreement_id)
         return next(found, None)

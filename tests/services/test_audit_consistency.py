@@ -14,7 +14,7 @@ from loantrace.domain.audit import Rule, Severity
 from loantrace.domain.digest import document_digest
 from loantrace.domain.hexcodec import to_hex
 from loantrace.services.loans import Movement
-from tests.conftest import SubmissionFactory
+from tests.conftest import SubmissionFactory, admin_registry
 
 DAY = 86_400
 
@@ -23,7 +23,7 @@ def _elsewhere(rt: Runtime) -> str:
     """A loan another lender registered by calling the contracts directly (not in our db)."""
     account = Account.create()
     rt.node.fund_for_dev(account)
-    rt.registry.grant_notary(account.address)
+    admin_registry(rt).grant_notary(account.address)
     transactor = Transactor(rt.node.w3, account, revert_decoder())
     registry = RegistryClient(rt.node.w3, rt.registry.address, transactor)
     ledger = LedgerClient(rt.node.w3, rt.ledger.address, transactor)

@@ -9,11 +9,13 @@ from loantrace.api import openapi, problems
 from loantrace.api.audit_routes import AuditMiddleware
 from loantrace.api.audit_routes import router as audit_router
 from loantrace.api.auth import public_routes
+from loantrace.api.borrower_routes import router as borrower_router
 from loantrace.api.chain_gate import ChainGate
 from loantrace.api.flow_routes import router as flow_router
 from loantrace.api.key_routes import router as key_router
 from loantrace.api.limits import BodySizeLimit, JsonDepthLimit
 from loantrace.api.loan_routes import router as loan_router
+from loantrace.api.personal_routes import router as personal_router
 from loantrace.api.ratelimit import KeyRateLimiter
 from loantrace.api.routes import router
 from loantrace.api.webhook_routes import router as webhook_router
@@ -46,6 +48,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(flow_router)
     app.include_router(key_router)
     app.include_router(audit_router)
+    app.include_router(personal_router)
+    app.include_router(borrower_router)
     openapi.install(app, public_routes(app))
     app.add_middleware(AuditMiddleware)
     app.add_middleware(JsonDepthLimit)  # inside the size limit: the body it reads is bounded

@@ -12,7 +12,8 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
-from loantrace.bootstrap import Runtime
+from loantrace.bootstrap import Desk, Runtime
+from loantrace.domain.access import Principal
 from loantrace.services.flows import FlowService
 from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary
@@ -30,19 +31,38 @@ def get_settings(request: Request) -> Settings:
     return get_runtime(request).settings
 
 
+def desk_of(request: Request) -> Desk | None:
+    """Return the desk acting for the caller: a lender's own signing account, the regulator's
+    for a regulator; None (the first lender's desk) for callers that only read, and for a
+    lender whose key this service does not hold: any desk reads the same data, and every
+    write checks the caller's tenancy and refuses to sign as another lender."""
+    runtime = get_runtime(request)
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):
+        return None
+    if principal.role == "lender":
+        return runtime.desks.get((principal.lender or "").lower())
+    if principal.role == "regulator":
+        return runtime.regulator
+    return None
+
+
 def get_notary(request: Request) -> Notary:
-    """Return the notarisation use cases."""
-    return get_runtime(request).notary
+    """Return the notarisation use cases (signing as the calling lender)."""
+    desk = desk_of(request)
+    return desk.notary if desk is not None else get_runtime(request).notary
 
 
 def get_loans(request: Request) -> LoanService:
-    """Return the loan ledger use cases."""
-    return get_runtime(request).loans
+    """Return the loan ledger use cases (recording as the calling lender)."""
+    desk = desk_of(request)
+    return desk.loans if desk is not None else get_runtime(request).loans
 
 
 def get_flows(request: Request) -> FlowService:
-    """Return the fund-tracing and audit use cases."""
-    return get_runtime(request).flows
+    """Return the fund-tracing and audit use cases (labels sent with the regulator's key)."""
+    desk = desk_of(request)
+    return desk.flows if desk is not None else get_runtime(request).flows
 
 
 def get_verifier(request: Request) -> Verifier:

@@ -24,6 +24,7 @@ _STATUS: tuple[tuple[type[err.LoantraceError], int, str], ...] = (
     (err.InvalidInput, 422, "invalid-input"),
     (err.SignatureMismatch, 422, "signature-mismatch"),
     (err.SignatureError, 422, "invalid-signature"),
+    (err.PersonalDataErased, 410, "erased"),
     (err.NotFound, 404, "not-found"),
     (err.AlreadyNotarised, 409, "already-notarised"),
     (err.NotActive, 409, "not-active"),
@@ -33,6 +34,7 @@ _STATUS: tuple[tuple[type[err.LoantraceError], int, str], ...] = (
     (err.RateLimited, 429, "rate-limited"),
     (err.Unavailable, 503, "unavailable"),
     (err.ChainMismatch, 500, "chain-mismatch"),
+    (err.SealBroken, 500, "integrity"),
     (err.ConfigurationError, 500, "configuration"),
 )
 

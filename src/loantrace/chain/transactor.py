@@ -1,4 +1,4 @@
-"""Sign and send transactions from a local eth-account key through the outbox."""
+"""Sign and send transactions from one signer (local key or remote) through the outbox."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, HexAddress, HexStr
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
@@ -28,6 +29,7 @@ except ImportError:  # pragma: no cover - eth-tester is a dependency, but keep c
 
 from loantrace.chain.errors import RevertDecoder
 from loantrace.chain.node import TRANSPORT_ERRORS
+from loantrace.chain.signers import LocalSigner, Signer
 from loantrace.domain.errors import ChainError, Conflict, LoantraceError, Pending
 from loantrace.domain.hexcodec import to_hex
 from loantrace.outbox import MemoryOutbox, Outbox, OutboxTx, TxStatus
@@ -66,7 +68,7 @@ class Transactor:
     def __init__(
         self,
         w3: Web3,
-        account: LocalAccount,
+        signer: Signer | LocalAccount,
         decoder: RevertDecoder,
         *,
         outbox: Outbox | None = None,
@@ -76,7 +78,7 @@ class Transactor:
     ) -> None:
         self._w3 = w3
         self._use_intents = use_intents
-        self.account = account
+        self.signer: Signer = LocalSigner(signer) if isinstance(signer, LocalAccount) else signer
         self._decoder = decoder
         self.outbox: Outbox = outbox if outbox is not None else MemoryOutbox()
         self._poll_latency = poll_latency
@@ -86,7 +88,7 @@ class Transactor:
     @property
     def address(self) -> str:
         """Return the sending account's address."""
-        return str(self.account.address)
+        return self.signer.address
 
     def preflight(self, call: ContractFunction) -> None:
         """Simulate `call` from our account; raise the mapped domain error if it would revert."""
@@ -193,20 +195,21 @@ class Transactor:
             nonce = self.outbox.next_nonce(self._chain_id, self.address, self._chain_nonce())
         try:
             params: TxParams = {
-                "from": self.account.address,
+                "from": self.address,
                 "nonce": Nonce(nonce),
                 "chainId": self._chain_id,
             }
             built = call.build_transaction(params)
         except (ContractCustomError, ContractLogicError, TransactionFailed) as exc:
             raise self._map(exc) from exc
-        signed = self.account.sign_transaction(cast(dict[str, Any], built))
+        built_tx = {k: v for k, v in cast(dict[str, Any], built).items() if k != "from"}
+        signed = self.signer.sign_transaction(built_tx)
         tx = OutboxTx(
             chain_id=self._chain_id,
             sender=self.address,
             nonce=nonce,
-            tx_hash=to_hex(bytes(signed.hash)),
-            raw=bytes(signed.raw_transaction),
+            tx_hash=to_hex(signed.tx_hash),
+            raw=signed.raw,
             to=to,
             data=data,
             intent=intent,
@@ -236,7 +239,11 @@ class Transactor:
 
     def _heal(self, chain_nonce: int | None = None, *, stuck_after: float | None = None) -> int:
         chain_nonce = self._chain_nonce() if chain_nonce is None else chain_nonce
-        mined_nonce = int(self._w3.eth.get_transaction_count(self.account.address, "latest"))
+        mined_nonce = int(
+            self._w3.eth.get_transaction_count(
+                ChecksumAddress(HexAddress(HexStr(self.address))), "latest"
+            )
+        )
         # Recorded as mined, yet the chain has not used their nonces: a reorg or a node
         # restored from older state dropped them. They were accepted: send them again.
         for tx in self.outbox.mined_from(self._chain_id, self.address, mined_nonce):
@@ -306,11 +313,11 @@ class Transactor:
             "maxPriorityFeePerGas": tip,
             "type": 2,
         }
-        signed = self.account.sign_transaction(params)
+        signed = self.signer.sign_transaction(params)
         replacement = replace(
             tx,
-            tx_hash=to_hex(bytes(signed.hash)),
-            raw=bytes(signed.raw_transaction),
+            tx_hash=to_hex(signed.tx_hash),
+            raw=signed.raw,
             status=TxStatus.PENDING,
             max_fee_per_gas=max_fee,
             max_priority_fee_per_gas=tip,
@@ -327,7 +334,11 @@ class Transactor:
             return None
 
     def _chain_nonce(self) -> int:
-        return int(self._w3.eth.get_transaction_count(self.account.address, "pending"))
+        return int(
+            self._w3.eth.get_transaction_count(
+                ChecksumAddress(HexAddress(HexStr(self.address))), "pending"
+            )
+        )
 
     def _replay_revert(self, tx: OutboxTx, block_number: int) -> LoantraceError:
         """Re-run a reverted transaction at its block to name the contract's error."""

@@ -57,7 +57,7 @@ def run_flow_demo(runtime: Runtime, result: DemoResult) -> list[Finding]:
         (AFFILIATE, "LENDER_AFFILIATE"),
         (SHOP, "CONSUMPTION"),
     ):
-        runtime.flows.label(commitment, category)
+        (runtime.regulator or runtime).flows.label(commitment, category)  # the regulator's key
     clean = _loan(runtime, 301, account("borrower 1"))
     _pay(runtime, clean, account("borrower 1"), SHOP, 60_000, "FLOW-T-1")
     stock = _loan(runtime, 302, account("borrower 2"))

@@ -268,7 +268,7 @@ def sign_agreement(agreement: Agreement, domain: Domain, private_key: bytes | st
 
 def recover_signer(agreement: Agreement, domain: Domain, signature: bytes) -> str:
     """Return the checksummed address that made `signature`; reject what the contract rejects."""
-    _require_canonical(signature)
+    require_canonical(signature)
     try:
         return str(Account.recover_message(_signable(agreement, domain), signature=signature))
     except (BadSignature, ValidationError) as exc:
@@ -279,7 +279,7 @@ def _signable(agreement: Agreement, domain: Domain) -> SignableMessage:
     return SignableMessage(b"\x01", domain.separator(), struct_hash(agreement))
 
 
-def _require_canonical(signature: bytes) -> None:
+def require_canonical(signature: bytes) -> None:
     """Accept only what OpenZeppelin ECDSA accepts, so Python and the chain agree."""
     if not isinstance(signature, bytes | bytearray) or len(signature) != SIGNATURE_LENGTH:
         raise SignatureError(f"signature must be {SIGNATURE_LENGTH} bytes (r, s, v)")

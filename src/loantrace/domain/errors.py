@@ -25,6 +25,14 @@ class NotFound(LoantraceError):
     """The requested agreement or batch is unknown."""
 
 
+class PersonalDataErased(NotFound):
+    """The borrower's personal data was erased; only its on-chain commitments remain."""
+
+
+class SealBroken(LoantraceError):
+    """A sealed value fails authentication: tampered, swapped, or opened with another AAD."""
+
+
 class Conflict(LoantraceError):
     """The request conflicts with what is already recorded."""
 

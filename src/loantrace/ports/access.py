@@ -22,6 +22,7 @@ class ApiKey:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+    borrower: str | None = None  # set on a borrower's sign-in session
 
 
 class ApiKeyRepository(Protocol):
@@ -36,10 +37,25 @@ class ApiKeyRepository(Protocol):
     def revoke(self, key_id: str, at: datetime) -> ApiKey | None: ...
 
 
+class NonceRepository(Protocol):
+    """Sign-in challenges, read and written inside one unit of work."""
+
+    def add(self, nonce: str, *, at: datetime, expires_at: datetime) -> None: ...
+
+    def consume(self, nonce: str, at: datetime) -> bool:
+        """Mark an unexpired, unused nonce used; return whether this call did."""
+        ...
+
+
 class AccessUnitOfWork(UnitOfWork, Protocol):
-    """One transaction over the key repository."""
+    """One transaction over the key and nonce repositories."""
 
     @property
     def keys(self) -> ApiKeyRepository:
         """The repository bound to this unit of work's transaction."""
+        ...
+
+    @property
+    def nonces(self) -> NonceRepository:
+        """The sign-in challenges of this unit of work's transaction."""
         ...

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from loantrace.domain.access import (
+    ROLES,
     Principal,
     check_role,
     same_hash,
@@ -132,8 +133,10 @@ class AccessService:
             raise Unauthenticated("this API key was revoked")
         if _aware(key.expires_at) <= self._now():
             raise Unauthenticated("this API key has expired")
-        role = check_role(key.role)
-        return Principal(role=role, key_id=key.id, name=key.name, lender=key.lender)
+        role = check_role(key.role, allowed=ROLES)  # borrowers' sign-in sessions too
+        return Principal(
+            role=role, key_id=key.id, name=key.name, lender=key.lender, borrower=key.borrower
+        )
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)

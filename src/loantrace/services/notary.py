@@ -8,16 +8,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account.signers.local import LocalAccount
-
 from loantrace.chain.registry import RegistryClient
+from loantrace.chain.signers import Signer
 from loantrace.chain.transactor import TxResult
 from loantrace.domain.agreement import (
     Agreement,
     Domain,
     SignedAgreement,
     revocation_typed_data,
-    sign_agreement,
+    typed_data,
 )
 from loantrace.domain.errors import (
     AlreadyNotarised,
@@ -73,18 +72,18 @@ class Notary:
         *,
         registry: RegistryClient,
         uow: Callable[[], LedgerUnitOfWork],
-        account: LocalAccount,
+        signer: Signer,
         max_batch: int,
     ) -> None:
         self._registry = registry
         self._uow = uow
-        self._account = account
+        self._signer = signer
         self._max_batch = max_batch
 
     @property
     def lender(self) -> str:
         """Return the lender (NOTARY) address this service signs and sends as."""
-        return str(self._account.address)
+        return self._signer.address
 
     def agreement_of(self, submission: Submission) -> Agreement:
         """Return the agreement both parties sign for `submission` (supersedes resolved)."""
@@ -111,18 +110,31 @@ class Notary:
         """Build the agreement, add the lender signature if missing, check both signatures."""
         agreement = self.agreement_of(submission)
         signed = self.countersign(
-            agreement, submission.borrower_signature, submission.lender_signature
+            agreement,
+            submission.borrower_signature,
+            submission.lender_signature,
+            terms=submission.terms,
         )
         return signed, submission.terms
 
     def countersign(
-        self, agreement: Agreement, borrower_signature: bytes, lender_signature: bytes | None = None
+        self,
+        agreement: Agreement,
+        borrower_signature: bytes,
+        lender_signature: bytes | None = None,
+        *,
+        terms: LoanTerms | None = None,
     ) -> SignedAgreement:
         """Sign `agreement` as the lender (unless signed already) and check both signatures."""
         if not any(agreement.digest):
             raise InvalidInput("digest must not be zero")
         domain = self._registry.domain
-        lender_sig = lender_signature or sign_agreement(agreement, domain, self._account.key)
+        if lender_signature is None:
+            # The lender signs what the borrower signed: the typed data, terms in full.
+            if terms is None or terms.digest() != agreement.terms_digest:
+                raise InvalidInput("the lender signs only over terms matching the terms digest")
+            lender_signature = self._signer.sign_typed_data(typed_data(agreement, domain, terms))
+        lender_sig = lender_signature
         signed = SignedAgreement(agreement, lender_sig, borrower_signature)
         try:
             signed.check_signatures(domain)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from loantrace.ports.access import ApiKey
-from loantrace.store.models import ApiKeyRow
+from loantrace.store.models import ApiKeyRow, SiweNonceRow
 from loantrace.store.records import record_of
 from loantrace.store.uow import SqlUnitOfWork, outside
 
@@ -47,10 +48,37 @@ class SqlApiKeyRepository:
         return record_of(ApiKey, row)
 
 
+class SqlNonceRepository:
+    """Sign-in challenges in the service's database."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, nonce: str, *, at: datetime, expires_at: datetime) -> None:
+        """Insert a fresh challenge."""
+        self._session.add(SiweNonceRow(nonce=nonce, created_at=at, expires_at=expires_at))
+        self._session.flush()
+
+    def consume(self, nonce: str, at: datetime) -> bool:
+        """Mark the challenge used unless it is unknown, used or expired (one atomic update:
+        of two concurrent sign-ins with one nonce, exactly one wins)."""
+        result = self._session.execute(
+            update(SiweNonceRow)
+            .where(
+                col(SiweNonceRow.nonce) == nonce,
+                col(SiweNonceRow.used_at).is_(None),
+                col(SiweNonceRow.expires_at) > at,
+            )
+            .values(used_at=at)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
 class SqlAccessUnitOfWork(SqlUnitOfWork):
-    """One database transaction around the key repository."""
+    """One database transaction around the key and nonce repositories."""
 
     _repository: SqlApiKeyRepository | None = None
+    _nonces: SqlNonceRepository | None = None
 
     @classmethod
     def factory(cls, engine: Engine) -> Callable[[], SqlAccessUnitOfWork]:
@@ -64,8 +92,17 @@ class SqlAccessUnitOfWork(SqlUnitOfWork):
             raise outside("keys")
         return self._repository
 
+    @property
+    def nonces(self) -> SqlNonceRepository:
+        """The sign-in challenges of the open transaction."""
+        if self._nonces is None:
+            raise outside("nonces")
+        return self._nonces
+
     def _open(self, session: Session) -> None:
         self._repository = SqlApiKeyRepository(session)
+        self._nonces = SqlNonceRepository(session)
 
     def _close(self) -> None:
         self._repository = None
+        self._nonces = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -85,6 +86,15 @@ class SqlAgreementRepository:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    def of_borrower(self, borrower: str) -> list[AgreementRecord]:
+        """Return the agreements naming `borrower` (any case), oldest first."""
+        rows = self._session.exec(
+            select(AgreementRow)
+            .where(func.lower(AgreementRow.borrower) == borrower.lower())
+            .order_by(col(AgreementRow.created_at))
+        ).all()
+        return [agreement_record(r) for r in rows]
 
     def get(self, digest: str) -> AgreementRecord | None:
         """Return the agreement with `digest`, if known."""

@@ -248,6 +248,18 @@ class ApiKeyRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     revoked_at: datetime | None = None
+    borrower: str | None = Field(default=None, max_length=42)  # a borrower's sign-in session
+
+
+class SiweNonceRow(SQLModel, table=True):
+    """A sign-in challenge: valid until it expires, usable once."""
+
+    __tablename__ = "siwe_nonces"
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
 
 
 class AuditLogRow(SQLModel, table=True):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import loantrace.store.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import loantrace.store.models
+import loantrace.store.personal  # noqa: F401 - registers the borrowers table
 
 config = context.config
 connection = config.attributes["connection"]

@@ -1,0 +1,162 @@
+"""Wiring, part two: the signing accounts, the contracts (deployed in dev), their roles.
+
+Who signs what:
+- each lender's NOTARY account (a local key, an encrypted keystore, or a remote signer);
+- the regulator's account, which records the LPR and labels accounts;
+- the contracts' admin, which deploys them and grants roles. It is never a NOTARY and the
+  running service does not hold it outside dev mode: production grants roles with
+  `loantrace roles grant`, signed with the admin's own keystore or signer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_utils.address import to_checksum_address
+
+from loantrace.chain.fundflow import deploy_fundflow
+from loantrace.chain.ledger import deploy_ledger
+from loantrace.chain.node import Node
+from loantrace.chain.registry import RegistryClient, revert_decoder
+from loantrace.chain.roles import Roles
+from loantrace.chain.signers import LocalSigner, RemoteSigner, Signer, keystore_signers
+from loantrace.chain.transactor import Transactor
+from loantrace.domain.delinquency import ReminderPolicy
+from loantrace.domain.errors import ConfigurationError
+from loantrace.outbox import Outbox
+from loantrace.settings import DEV_REGULATOR_KEY, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeldSigners:
+    """The signing accounts this service holds: lenders first, then the regulator's."""
+
+    lenders: tuple[Signer, ...]
+    regulator: Signer | None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts are, and the block the ledger was deployed in if just now."""
+
+    registry: str
+    ledger: str
+    fundflow: str
+    deployed_at: int | None
+
+
+def held_signers(settings: Settings) -> HeldSigners:
+    """Load every configured signer; split lenders from the regulator."""
+    found: list[Signer] = []
+    key = settings.notary_key_hex()
+    if key is not None:
+        found.append(LocalSigner.from_key(key))
+    if settings.keystore_dir is not None:
+        found.extend(
+            keystore_signers(Path(settings.keystore_dir), settings.keystore_password_value())
+        )
+    if settings.remote_signer_url:
+        found.extend(
+            RemoteSigner(settings.remote_signer_url, address.strip())
+            for address in settings.remote_signer_addresses.split(",")
+            if address.strip()
+        )
+    regulator_address = settings.regulator_address
+    if regulator_address is None and settings.mode == "dev":
+        dev_regulator = LocalSigner.from_key(DEV_REGULATOR_KEY)
+        found.append(dev_regulator)
+        regulator_address = dev_regulator.address
+    regulator = None
+    if regulator_address is not None:
+        wanted = to_checksum_address(regulator_address)
+        regulator = next((s for s in found if s.address == wanted), None)
+        if regulator is None:
+            raise ConfigurationError(f"no signing account is held for regulator {wanted}")
+    lenders = tuple(s for s in found if s is not regulator)
+    if len({s.address for s in found}) != len(found):
+        raise ConfigurationError("the same signing account is configured twice")
+    if not lenders:
+        raise ConfigurationError("no lender signing account is configured")
+    return HeldSigners(lenders, regulator)
+
+
+def deployer(settings: Settings, node: Node, outbox: Outbox, poll: float) -> Transactor | None:
+    """Return the dev deployer's transactor (None outside dev)."""
+    key = settings.deployer_key_hex()
+    if key is None:
+        return None
+    signer = LocalSigner.from_key(key)
+    node.fund_for_dev(signer.account)
+    return Transactor(node.w3, signer, revert_decoder(), outbox=outbox, poll_latency=poll)
+
+
+def deploy_missing(
+    settings: Settings,
+    node: Node,
+    admin: Transactor | None,
+    addresses: tuple[str | None, str | None, str | None],
+    policy: ReminderPolicy,
+) -> Deployment:
+    """Return the contracts' addresses, deploying (dev only) the ones not given."""
+    registry, ledger, fundflow = addresses
+    if None not in addresses:
+        return Deployment(str(registry), str(ledger), str(fundflow), None)
+    if settings.mode != "dev" or admin is None:
+        raise ConfigurationError(
+            "LOANTRACE_REGISTRY_ADDRESS, LOANTRACE_LEDGER_ADDRESS and "
+            "LOANTRACE_FUNDFLOW_ADDRESS are required outside dev"
+        )
+    from loantrace.chain.registry import deploy_registry
+
+    deployed_at = None
+    if registry is None:
+        registry = deploy_registry(admin, node.w3, admin=admin.address)
+        log.info("deployed AgreementRegistry at %s", registry)
+    if ledger is None:
+        ledger = deploy_ledger(
+            admin,
+            node.w3,
+            admin=admin.address,
+            registry=registry,
+            lpr_bps=settings.lpr_bps,
+            policy=(policy.due_soon_days, policy.grace_days, policy.default_after_days),
+        )
+        log.info("deployed LoanLedger at %s", ledger)
+        RegistryClient(node.w3, registry, admin).set_loan_ledger(ledger)
+        deployed_at = node.head()
+    if fundflow is None:
+        fundflow = deploy_fundflow(
+            admin, node.w3, admin=admin.address, ledger=ledger, registry=registry
+        )
+        log.info("deployed FundFlow at %s", fundflow)
+    return Deployment(registry, ledger, fundflow, deployed_at)
+
+
+def provision_roles(roles: Roles, held: HeldSigners, *, grant: bool) -> None:
+    """Make sure each lender is a NOTARY and the regulator a REGULATOR.
+
+    In dev the deployer grants what is missing; elsewhere a missing role stops the start
+    with the command that fixes it.
+    """
+    wanted = [("notary", s.address) for s in held.lenders]
+    if held.regulator is not None:
+        wanted.append(("regulator", held.regulator.address))
+    for lender in held.lenders:
+        if roles.holds_any("admin", lender.address):
+            raise ConfigurationError(
+                f"{lender.address} administers the contracts: a NOTARY must be another account"
+            )
+    for role, address in wanted:
+        if roles.has(role, address):
+            continue
+        if not grant:
+            raise ConfigurationError(
+                f"{address} lacks the {role} role on chain: run "
+                f"`loantrace roles grant {role} {address}` with the contracts' admin key"
+            )
+        roles.grant(role, address)
+        log.info("granted %s to %s", role, address)
