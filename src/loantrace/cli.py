@@ -26,6 +26,7 @@ for module, names in (
         app.command()(getattr(module, name))
 app.add_typer(cli_access.keys_app, name="keys")
 app.add_typer(cli_access.audit_app, name="audit-log")
+app.add_typer(cli_access.personal_app, name="personal-data")
 app.add_typer(cli_roles.roles_app, name="roles")
 app.add_typer(cli_roles.keystore_app, name="keystore")
 

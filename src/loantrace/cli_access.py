@@ -74,3 +74,22 @@ def verify() -> None:
         return
     err_console.print(f"audit log broken at row {verdict.broken_at}: {verdict.reason}")
     raise typer.Exit(code=1)
+
+
+personal_app = typer.Typer(help="Borrowers' encrypted personal data.")
+
+
+@personal_app.command("rewrap")
+def rewrap() -> None:
+    """Re-wrap every borrower's data key under the active master key (the first one in
+    LOANTRACE_MASTER_KEYS); afterwards the old master key can be removed from the setting,
+    which also makes erased borrowers' old key copies (backups, free pages) unreadable."""
+    runtime = _runtime()
+    count = runtime.personal.rewrap_all()
+    console.print(f"re-wrapped {count} data keys under master key {_active_key_id()}")
+
+
+def _active_key_id() -> str:
+    from loantrace.domain.envelope import Keyring
+
+    return Keyring.parse(load_settings().master_keys_spec()).active_id

@@ -3,6 +3,7 @@ eth_signTransaction), many lenders in one service, and the roles they need."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,12 +83,17 @@ def test_a_remote_signer_signs_transactions_and_typed_data_like_the_key_would(
 
 @pytest.mark.anvil
 def test_one_service_signs_for_many_lenders_each_with_its_own_key(
-    anvil_chain: BoundChain, make_submission: SubmissionFactory, tmp_path: Path
+    anvil_chain: BoundChain,
+    make_submission: SubmissionFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     keystores = tmp_path / "keys"
     keystores.mkdir()
-    first = write_keystore(Account.create().key, PASSWORD, keystores / "a.json")
-    second = write_keystore(Account.create().key, PASSWORD, keystores / "b.json")
+    keys = [Account.create().key for _ in range(2)]
+    first = write_keystore(keys[0], PASSWORD, keystores / "a.json")
+    second = write_keystore(keys[1], PASSWORD, keystores / "b.json")
     url = anvil_chain.node.w3.provider.endpoint_uri  # type: ignore[attr-defined]
     rt = bound_runtime(
         anvil_chain,
@@ -111,6 +117,11 @@ def test_one_service_signs_for_many_lenders_each_with_its_own_key(
     with pytest.raises(Unauthorized, match="no signing account"):
         rt.desk_for(Account.create().address)
     rt.close()
+    logged = "\n".join(r.getMessage() for r in caplog.records).lower()
+    assert logged  # the start and the sends were logged ...
+    for key in keys:
+        assert key.hex() not in logged  # ... and no key with them
+    assert PASSWORD not in logged
 
 
 def test_the_contracts_admin_is_never_a_notary(embedded_chain: BoundChain) -> None:
