@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
+# Slither (static analysis of the contracts) pins a web3 older than ours: it lives in a venv
+# of its own, used only by tests/chain/test_slither.py.
+SLITHER_VENV := .venv-slither
+STAMP_SLITHER := $(SLITHER_VENV)/.installed
+SLITHER_VERSION := 0.11.6
 
 .PHONY: demo test lint typecheck unit compile bench serve clean
 
@@ -19,10 +24,15 @@ $(STAMP_NODE): package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(STAMP_SLITHER):
+	$(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet slither-analyzer==$(SLITHER_VERSION)
+	touch $@
+
 demo: $(STAMP_PY)
 	$(BIN)/loantrace demo
 
-test: $(STAMP_PY) $(STAMP_NODE) lint typecheck unit
+test: $(STAMP_PY) $(STAMP_NODE) $(STAMP_SLITHER) lint typecheck unit
 
 lint: $(STAMP_PY)
 	$(BIN)/ruff check src tests scripts
@@ -34,7 +44,7 @@ typecheck: $(STAMP_PY)
 # Two pytest-xdist workers, each given whole test files (module fixtures run once); each
 # worker is its own session with its own anvil, PostgreSQL database and contract deployment.
 # `$(BIN)/pytest` alone runs the same suite in one process.
-unit: $(STAMP_PY) $(STAMP_NODE)
+unit: $(STAMP_PY) $(STAMP_NODE) $(STAMP_SLITHER)
 	$(BIN)/pytest -n 2 --dist loadfile
 
 compile: $(STAMP_PY) $(STAMP_NODE)
@@ -48,4 +58,4 @@ serve: $(STAMP_PY)
 	$(BIN)/loantrace serve
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SLITHER_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

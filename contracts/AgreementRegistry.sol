@@ -151,6 +151,7 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
     /// @inheritdoc IAgreementRegistry
     function statusOf(bytes32 agreementId) external view returns (Status status, bytes32 successor, uint8 reason) {
         status = _records[agreementId].status;
+        // slither-disable-next-line incorrect-equality (an enum; its Record merely holds a time too)
         if (status == Status.None) status = _batchedStatus[agreementId];
         return (status, _successors[agreementId], _revocationReasons[agreementId]);
     }

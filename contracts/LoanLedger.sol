@@ -542,7 +542,7 @@ contract LoanLedger is ILoanLedger, AccessControl {
             uint256 soon = uint256(_policy.dueSoonDays) * 1 days;
             return soon > 0 && block.timestamp + soon >= dueAt;
         }
-        uint256 delay;
+        uint256 delay = 0; // stage due: no delay
         if (stage == _STAGE_OVERDUE) delay = uint256(_policy.graceDays) * 1 days;
         else if (stage > _STAGE_BUCKET_BASE) delay = _bucketDays(stage - _STAGE_BUCKET_BASE) * 1 days;
         return block.timestamp >= uint256(dueAt) + delay;
@@ -575,6 +575,7 @@ contract LoanLedger is ILoanLedger, AccessControl {
     }
 
     function _bucket(uint32 days_) private pure returns (uint8) {
+        // slither-disable-next-line incorrect-equality (a whole-day count, not a time or balance)
         if (days_ == 0) return 0;
         if (days_ <= 30) return 1;
         if (days_ <= 60) return 2;

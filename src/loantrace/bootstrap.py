@@ -18,6 +18,7 @@ from loantrace.bootstrap_chain import (
     provision_roles,
 )
 from loantrace.chain.fundflow import FundFlowClient
+from loantrace.chain.guard import ChainGuard
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import RegistryClient, revert_decoder
@@ -27,7 +28,13 @@ from loantrace.chain.transactor import Transactor
 from loantrace.domain.delinquency import ReminderPolicy
 from loantrace.domain.egress import AllowList
 from loantrace.domain.envelope import Keyring
-from loantrace.domain.errors import ChainError, ConfigurationError, Unauthorized, Unavailable
+from loantrace.domain.errors import (
+    ChainError,
+    ChainMismatch,
+    ConfigurationError,
+    Unauthorized,
+    Unavailable,
+)
 from loantrace.services.access import AccessService
 from loantrace.services.auditlog import AuditLog
 from loantrace.services.borrower import BorrowerPortal
@@ -99,6 +106,7 @@ class Runtime:
     borrowers: BorrowerPortal
     desks: dict[str, Desk]
     regulator: Desk | None
+    guard: ChainGuard
 
     @classmethod
     def start(cls, settings: Settings, *, node: Node | None = None) -> Runtime:
@@ -165,6 +173,17 @@ class Runtime:
             ledger_address=deployment.ledger,
             fundflow_address=deployment.fundflow,
         )
+        guard = ChainGuard(
+            node.w3,
+            node.genesis_hash,
+            {
+                "AgreementRegistry": deployment.registry,
+                "LoanLedger": deployment.ledger,
+                "FundFlow": deployment.fundflow,
+            },
+        )
+        for sender in transactors.values():
+            sender.guard = guard.check
         deployed_at = deployment.deployed_at
         if deployed_at is not None:
             save_cursor(engine, name=REMINDER_CURSOR, block_number=deployed_at - 1)
@@ -278,6 +297,7 @@ class Runtime:
             ),
             borrowers=borrowers,
             desks=desks,
+            guard=guard,
             regulator=desk(held.regulator) if held.regulator is not None else None,
         )
 
@@ -299,7 +319,10 @@ class Runtime:
         """Check the chain and the database; raise Unavailable when either is unreachable."""
         checks: dict[str, str] = {}
         try:
+            self.guard.check(force=True)
             checks["chain"] = f"ok (block {self.node.head()})"
+        except ChainMismatch:
+            raise
         except Exception as exc:
             raise ChainError(f"chain unreachable: {type(exc).__name__}") from exc
         try:

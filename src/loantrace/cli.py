@@ -112,21 +112,39 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
 ) -> None:
-    """Serve the HTTP API (embedded chain and in-memory SQLite unless settings say otherwise)."""
+    """Serve the HTTP API. Without a node configured, a local chain and a database are kept
+    in the data directory and survive restarts (LOANTRACE_LOCAL_CHAIN=memory: neither does)."""
     import threading
 
     import uvicorn
 
     from loantrace.api.app import create_app
     from loantrace.bootstrap import Runtime
+    from loantrace.chain.localnode import LocalNode
 
     settings = load_settings()
     setup_logging(settings.log_level)
-    runtime = Runtime.start(settings)
+    local = None
+    if settings.rpc_url is None and settings.local_chain == "persistent":
+        local = LocalNode(settings.data_dir)
+        settings = settings.model_copy(
+            update={
+                "rpc_url": local.url,
+                "database_url": settings.database_url or local.database_url,
+                "keeper_in_serve": True,
+            }
+        )
+        console.print(f"local chain {local.chain_id} and database kept in {settings.data_dir}")
+    try:
+        runtime = Runtime.start(settings)
+    except BaseException:
+        if local is not None:
+            local.stop()
+        raise
     if runtime.node.embedded:
         console.print(
-            "[yellow]embedded chain: it lives in this process's memory, and so does the "
-            "database; both are gone when it stops. Set LOANTRACE_RPC_URL for a real node.[/yellow]"
+            "[yellow]in-memory chain: it lives in this process's memory, and so does the "
+            "database; both are gone when it stops.[/yellow]"
         )
     console.print(f"AgreementRegistry {runtime.registry.address} on chain {runtime.node.chain_id}")
     console.print(f"lender (NOTARY) {runtime.notary.lender}; API on http://{host}:{port}")
@@ -148,6 +166,9 @@ def serve(
         uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level.lower())
     finally:
         stop.set()
+        runtime.close()
+        if local is not None:
+            local.stop()
 
 
 @app.command()

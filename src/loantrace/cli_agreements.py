@@ -137,9 +137,11 @@ def verify(
     from loantrace.domain.hexcodec import to_hex
 
     digest = to_hex(document_digest(file.read_bytes()))
-    merkle = json.loads(receipt.read_text()).get("merkle") if receipt else None
+    given = json.loads(receipt.read_text()) if receipt else {}
+    merkle = given.get("merkle")
+    where = {k: str(given[k]) for k in ("chain_id", "contract_address") if given.get(k)}
     if api:
-        form = {"digest": digest} | ({"merkle": json.dumps(merkle)} if merkle else {})
+        form = {"digest": digest} | ({"merkle": json.dumps(merkle)} if merkle else {}) | where
         report = http("POST", f"{api}/v1/verify", data=form)
     else:
         from dataclasses import asdict
@@ -149,7 +151,14 @@ def verify(
 
         runtime = Runtime.start(load_settings())
         evidence = MerkleEvidence.from_json(merkle) if merkle else None
-        report = asdict(runtime.verifier.verify(bytes.fromhex(digest[2:]), evidence))
+        report = asdict(
+            runtime.verifier.verify(
+                bytes.fromhex(digest[2:]),
+                evidence,
+                chain_id=int(where["chain_id"]) if "chain_id" in where else None,
+                contract=where.get("contract_address"),
+            )
+        )
     table = Table(title=f"Verification of {file.name}", show_header=False)
     for key, value in report.items():
         if value is not None and value != "":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +30,18 @@ class Settings(BaseSettings):
     mode: Literal["dev", "prod"] = Field(
         "dev", description="dev allows the embedded chain, dev keys and auto-deploy; prod refuses"
     )
-    rpc_url: str | None = Field(None, description="JSON-RPC URL; unset = embedded chain")
+    rpc_url: str | None = Field(
+        None, description="JSON-RPC URL; unset = `serve` runs a local chain in the data directory"
+    )
+    data_dir: Path = Field(
+        Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "loantrace",
+        description="where `serve` keeps its local chain and database when no node is set",
+    )
+    local_chain: Literal["persistent", "memory"] = Field(
+        "persistent",
+        description="without LOANTRACE_RPC_URL, `serve` runs a local chain kept in the data "
+        "directory (persistent) or an in-process one that dies with it (memory: demos, tests)",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; unset = in-memory (embedded) or ./loantrace.db"
     )

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -12,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from loantrace.api.app import create_app
 from loantrace.bootstrap import Runtime
+from loantrace.chain.localnode import free_port
 from loantrace.domain.hexcodec import to_hex
 from tests.conftest import BoundChain, Signed, bound_runtime
 
@@ -88,3 +94,78 @@ def assert_problem(
     if slug:
         assert body["type"] == f"urn:loantrace:problem:{slug}"
     return body
+
+
+class ServiceProcess:
+    """One `loantrace serve` process at a fixed port, its output appended to a log file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = env
+        self._log = log
+        self._out: IO[bytes] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> float:
+        """Start the service and wait for /healthz; return how long that took."""
+        began = time.monotonic()
+        self._out = self._log.open("ab")
+        self._out.write(f"--- start {self.starts} ---\n".encode())
+        self._out.flush()
+        args = [sys.executable, "-m", "loantrace.cli", "serve", "--port", str(self.port)]
+        self._process = subprocess.Popen(
+            args, env=self._env, stdout=self._out, stderr=subprocess.STDOUT
+        )
+        self.starts += 1
+        self._wait_up()
+        return time.monotonic() - began
+
+    def _wait_up(self, timeout: float = 60.0) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise AssertionError(f"{self.url} exited at start:\n{self.tail()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"{self.url} did not start within {timeout}s:\n{self.tail()}")
+
+    def check_alive(self) -> None:
+        """Fail if the process died without being killed."""
+        if self._process is not None and self._process.poll() is not None:
+            raise AssertionError(f"{self.url} exited on its own:\n{self.tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL the process: no shutdown handler, no flush, no rollback of anything."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGKILL)
+        self._process.wait(timeout=30)
+        self._close_log()
+
+    def stop(self) -> None:
+        """Terminate the process if it still runs."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=30)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def tail(self, lines: int = 60) -> str:
+        """Return the end of the service's output, all runs together."""
+        if not self._log.exists():
+            return "(no output)"
+        return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])

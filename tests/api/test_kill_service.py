@@ -13,16 +13,13 @@ from __future__ import annotations
 import os
 import random
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -33,12 +30,12 @@ from web3 import Web3
 from loantrace.bootstrap import Runtime
 from loantrace.chain.node import connect
 from loantrace.chain.registry import OnChainStatus
-from loantrace.devtools.anvil import Anvil, free_port
+from loantrace.devtools.anvil import Anvil
 from loantrace.domain.hexcodec import to_hex
 from loantrace.outbox import TxStatus
 from loantrace.settings import Settings
 from loantrace.store.models import OutboxRow
-from tests.api.conftest import bearer, form_of
+from tests.api.conftest import ServiceProcess, bearer, form_of
 from tests.conftest import SubmissionFactory, service_env
 
 WRITES = int(os.environ.get("LOANTRACE_KILL_WRITES", "1000"))
@@ -67,81 +64,6 @@ def _aware(moment: datetime) -> datetime:
 def database(fresh_postgres: str) -> str:
     """A database of its own: it is bound to this test's chain and contracts."""
     return fresh_postgres
-
-
-class _Service:
-    """One `loantrace serve` process at a fixed port, its output appended to a log file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._env = env
-        self._log = log
-        self._out: IO[bytes] | None = None
-        self._process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> float:
-        """Start the service and wait for /healthz; return how long that took."""
-        began = time.monotonic()
-        self._out = self._log.open("ab")
-        self._out.write(f"--- start {self.starts} ---\n".encode())
-        self._out.flush()
-        args = [sys.executable, "-m", "loantrace.cli", "serve", "--port", str(self.port)]
-        self._process = subprocess.Popen(
-            args, env=self._env, stdout=self._out, stderr=subprocess.STDOUT
-        )
-        self.starts += 1
-        self._wait_up()
-        return time.monotonic() - began
-
-    def _wait_up(self, timeout: float = 60.0) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise AssertionError(f"{self.url} exited at start:\n{self.tail()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"{self.url} did not start within {timeout}s:\n{self.tail()}")
-
-    def check_alive(self) -> None:
-        """Fail if the process died without being killed."""
-        if self._process is not None and self._process.poll() is not None:
-            raise AssertionError(f"{self.url} exited on its own:\n{self.tail()}")
-
-    def kill(self) -> None:
-        """SIGKILL the process: no shutdown handler, no flush, no rollback of anything."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGKILL)
-        self._process.wait(timeout=30)
-        self._close_log()
-
-    def stop(self) -> None:
-        """Terminate the process if it still runs."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=30)
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-
-    def tail(self, lines: int = 60) -> str:
-        """Return the end of the service's output, all runs together."""
-        if not self._log.exists():
-            return "(no output)"
-        return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
 
 
 @dataclass
@@ -176,7 +98,7 @@ def test_sigkill_during_writes_every_accepted_write_is_on_chain_once(
         ]
         prepared = time.monotonic() - began
         env = service_env(rt, node.url, database)
-        service = _Service(env, tmp_path / "serve.log")
+        service = ServiceProcess(env, tmp_path / "serve.log")
         seen = _Ledger()
         queue = iter(range(WRITES))
         queue_lock = threading.Lock()

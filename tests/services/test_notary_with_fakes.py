@@ -11,6 +11,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from loantrace.chain.registry import RegistryClient
+from loantrace.chain.signers import LocalSigner
 from loantrace.chain.transactor import TxResult
 from loantrace.domain.agreement import (
     Agreement,
@@ -74,7 +75,10 @@ BORROWER: LocalAccount = Account.from_key(b"\x0b" * 32)
 
 def _notary(store: FakeLedgerStore, registry: FakeRegistry) -> Notary:
     return Notary(
-        registry=cast(RegistryClient, registry), uow=store.uow, account=LENDER, max_batch=8
+        registry=cast(RegistryClient, registry),
+        uow=store.uow,
+        signer=LocalSigner(LENDER),
+        max_batch=8,
     )
 
 

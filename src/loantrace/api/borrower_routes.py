@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loantrace.api.auth import PrincipalDep, PublicLimited, allow
 from loantrace.api.chain_gate import ChainBound
 from loantrace.api.loan_routes import LoanOut, loan_out
+from loantrace.api.patterns import Signature
 from loantrace.api.routes import receipt_out
 from loantrace.api.schemas import ReceiptOut
 from loantrace.api.webhook_routes import ReminderOut
@@ -57,7 +58,7 @@ class SignInIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     message: str = Field(max_length=MAX_MESSAGE_LENGTH, description="the EIP-4361 message text")
-    signature: str = Field(max_length=140, description="its personal_sign signature, 65 bytes hex")
+    signature: Signature = Field(description="its personal_sign signature, 65 bytes hex")
 
 
 class SessionOut(BaseModel):

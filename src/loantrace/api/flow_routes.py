@@ -6,16 +6,19 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from loantrace.api.auth import LENDER, REGULATOR, TRACERS, PrincipalDep, confine
 from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import FlowsDep, LoansDep
+from loantrace.api.loan_routes import LoanIdPath, Reference
+from loantrace.api.patterns import EIP55, Address, Bytes32, NonZeroBytes32
+from loantrace.api.schemas import Amount
 from loantrace.domain.access import Principal
 from loantrace.domain.audit import Finding
 from loantrace.domain.errors import Unauthorized
-from loantrace.domain.hexcodec import parse_bytes32, to_hex
+from loantrace.domain.hexcodec import parse_address, parse_bytes32, to_hex
 from loantrace.domain.tracing import FlowGraph, Movement, Policy
 from loantrace.presenters import finding_json, graph_json
 from loantrace.services.flows import MAX_HOPS
@@ -23,8 +26,10 @@ from loantrace.services.loans import LoanService
 
 router = APIRouter(tags=["flows"])  # every route: an access rule, then a chain slot
 
-Amount = Annotated[int, Field(strict=True, gt=0, le=2**53 - 1, description="minor units")]
 Code = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,31}$", examples=["CONSUMPTION"])]
+CommitmentPath = Annotated[
+    Bytes32, Path(description="salted commitment to an account, bytes32 hex")
+]
 
 
 class TransferIn(BaseModel):
@@ -32,11 +37,11 @@ class TransferIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    from_account: str
-    to_account: str
+    from_account: NonZeroBytes32 = Field(description="salted commitment to the paying account")
+    to_account: NonZeroBytes32 = Field(description="salted commitment to the receiving account")
     amount: Amount
     purpose: Code
-    external_ref: str = Field(min_length=1, max_length=128)
+    external_ref: Reference
 
 
 class LabelIn(BaseModel):
@@ -114,7 +119,7 @@ def graph_out(graph: FlowGraph, max_hops: int) -> dict[str, Any]:
 
 @router.post("/v1/loans/{loan_id}/transfers", status_code=201, dependencies=[LENDER, ChainBound])
 def record_transfer(
-    principal: PrincipalDep, flows: FlowsDep, loans: LoansDep, loan_id: str, body: TransferIn
+    principal: PrincipalDep, flows: FlowsDep, loans: LoansDep, loan_id: LoanIdPath, body: TransferIn
 ) -> dict[str, Any]:
     """Record a fund-use transfer of a disbursed loan on chain (lender or REPORTER)."""
     record = flows.record_transfer(
@@ -129,7 +134,13 @@ def record_transfer(
 
 
 @router.post("/v1/accounts/{commitment}/label", dependencies=[REGULATOR, ChainBound])
-def label_account(flows: FlowsDep, commitment: str, body: LabelIn) -> dict[str, Any]:
+def label_account(
+    flows: FlowsDep,
+    commitment: Annotated[
+        NonZeroBytes32, Path(description="salted commitment to an account, bytes32 hex")
+    ],
+    body: LabelIn,
+) -> dict[str, Any]:
     """Label an account commitment with a category on chain (REGULATOR or admin)."""
     account = parse_bytes32(commitment, field="commitment")
     result = flows.label(account, body.category)
@@ -141,7 +152,7 @@ def loan_flows(
     principal: PrincipalDep,
     flows: FlowsDep,
     loans: LoansDep,
-    loan_id: str,
+    loan_id: LoanIdPath,
     policy: Annotated[Policy, Query()] = Policy.FIFO,
     max_hops: Annotated[int, Query(ge=1, le=MAX_HOPS)] = 6,
 ) -> dict[str, Any]:
@@ -152,7 +163,7 @@ def loan_flows(
 
 @router.get("/v1/loans/{loan_id}/audit", dependencies=[TRACERS, ChainBound])
 def loan_audit(
-    principal: PrincipalDep, flows: FlowsDep, loans: LoansDep, loan_id: str
+    principal: PrincipalDep, flows: FlowsDep, loans: LoansDep, loan_id: LoanIdPath
 ) -> list[FindingOut]:
     """Return the audit findings of one loan."""
     key = to_hex(_loan(principal, loans, loan_id))
@@ -168,7 +179,7 @@ def loan_audit(
 def portfolio_findings(
     principal: PrincipalDep,
     flows: FlowsDep,
-    lender: Annotated[str | None, Query(description="lender address")] = None,
+    lender: Annotated[Address | None, Query(description=f"lender address; {EIP55}")] = None,
     rule: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
     severity: Annotated[Literal["low", "medium", "high"] | None, Query()] = None,
     from_block: Annotated[int | None, Query(ge=0)] = None,
@@ -180,6 +191,8 @@ def portfolio_findings(
     """Portfolio findings, filtered and paginated; `format=csv` exports them all.
 
     A lender key sees only its own findings."""
+    if lender is not None:
+        lender = parse_address(lender, field="lender")
     if principal.tenant is not None:
         if lender is not None and lender.lower() != principal.tenant.lower():
             raise Unauthorized("a lender key reads only its own findings")
@@ -196,7 +209,7 @@ def portfolio_findings(
 
 
 @router.get("/v1/accounts/{commitment}/flows", dependencies=[REGULATOR, ChainBound])
-def account_flows(flows: FlowsDep, commitment: str) -> dict[str, Any]:
+def account_flows(flows: FlowsDep, commitment: CommitmentPath) -> dict[str, Any]:
     """Every movement into or out of an account commitment, and its category."""
     account = to_hex(parse_bytes32(commitment, field="commitment"))
     category, movements = flows.account_flows(account)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from loantrace.api.auth import ADMIN, PrincipalDep
+from loantrace.api.patterns import EIP55, PRINTABLE, Address, PrintableText
 from loantrace.services.access import AccessService, KeyInfo
 
 router = APIRouter(tags=["keys"])
@@ -23,15 +24,30 @@ AccessDep = Annotated[AccessService, Depends(get_access)]
 KeyIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="the key id")]
 
 
-class KeyIn(BaseModel):
-    """A key to create."""
-
+class _KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["admin", "lender", "auditor", "regulator"]
-    lender: str | None = Field(None, max_length=42, description="lender keys: its address")
-    name: str = Field(min_length=1, max_length=120, description="who or what holds it")
+    name: PrintableText = Field(
+        min_length=1, max_length=120, description=f"who or what holds it; {PRINTABLE}"
+    )
     ttl_days: int = Field(365, ge=1, le=3650, description="days until it expires")
+
+
+class LenderKeyIn(_KeyIn):
+    """A lender key to create: it acts for one lender, whose address it needs."""
+
+    role: Literal["lender"]
+    lender: Address = Field(description=f"the lender's address; {EIP55}")
+
+
+class StaffKeyIn(_KeyIn):
+    """An admin, auditor or regulator key to create: bound to no lender."""
+
+    role: Literal["admin", "auditor", "regulator"]
+    lender: None = Field(None, description="only lender keys are bound to a lender")
+
+
+KeyIn = Annotated[LenderKeyIn | StaffKeyIn, Field(discriminator="role")]
 
 
 class KeyOut(BaseModel):

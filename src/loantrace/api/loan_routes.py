@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from loantrace.api.auth import LENDER, READERS, PrincipalDep, confine
 from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import LoansDep
+from loantrace.api.patterns import PRINTABLE, Bytes32, PrintableText
+from loantrace.api.schemas import Amount
 from loantrace.domain.access import Principal
 from loantrace.domain.hexcodec import parse_bytes32
 from loantrace.services.loan_index import MovementRecord
@@ -17,10 +19,12 @@ from loantrace.services.loans import LoanService, LoanView, Movement, iso
 
 router = APIRouter(tags=["loans"])  # every route: an access rule, then a chain slot
 
-LoanIdPath = Annotated[str, Path(description="loan id: the digest of its notarised agreement")]
-Amount = Annotated[int, Field(strict=True, gt=0, le=2**53 - 1, description="minor units")]
+LoanIdPath = Annotated[
+    Bytes32, Path(description="the loan id, or the digest of the loan's notarised agreement; hex")
+]
 Reference = Annotated[
-    str, Field(min_length=1, max_length=128, description="the bank's transaction reference")
+    PrintableText,
+    Field(min_length=1, max_length=128, description=f"the bank's reference; {PRINTABLE}"),
 ]
 
 
@@ -29,7 +33,7 @@ class LoanIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    digest: str = Field(description="digest of the singly notarised agreement")
+    digest: Bytes32 = Field(description="digest of the singly notarised agreement")
 
 
 class DisbursementIn(BaseModel):
@@ -38,7 +42,7 @@ class DisbursementIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Amount
-    to_account: str = Field(description="salted commitment to the receiving account, bytes32")
+    to_account: Bytes32 = Field(description="salted commitment to the receiving account, bytes32")
     external_ref: Reference
 
 
@@ -48,7 +52,7 @@ class RepaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount: Amount
-    from_account: str = Field(description="salted commitment to the paying account, bytes32")
+    from_account: Bytes32 = Field(description="salted commitment to the paying account, bytes32")
     external_ref: Reference
 
 

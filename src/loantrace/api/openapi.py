@@ -4,6 +4,9 @@ FastAPI documents only its own 422 (with a schema we never send). This replaces 
 per operation, the problem responses the operation can really give: 401 and 403 where an
 API key is needed, 404 where the path names an object, 409 for writes, 413 for uploads,
 429 when rate limited, 503 when the node or database is unavailable.
+
+It also says what a form can carry: a field is sent or left out, never null, so the null
+branches FastAPI gives optional form fields are dropped.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ def install(app: FastAPI, public_paths: set[tuple[str, str]]) -> None:
         components["Problem"] = PROBLEM_SCHEMA
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
+        for form in _form_bodies(schema):
+            for field in form.get("properties", {}).values():
+                _drop_null(field)
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
                 codes = _codes(path, method.upper(), (method.upper(), path) in public_paths)
@@ -72,6 +78,36 @@ def install(app: FastAPI, public_paths: set[tuple[str, str]]) -> None:
 
 
 HEALTH = ("/healthz", "/readyz")
+FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+NULL = {"type": "null"}
+
+
+def _form_bodies(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the schema of every form request body (FastAPI puts each in components)."""
+    components = schema.get("components", {}).get("schemas", {})
+    found = []
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            for media_type in FORMS:
+                ref = content.get(media_type, {}).get("schema", {}).get("$ref", "")
+                name = ref.removeprefix("#/components/schemas/")
+                if name in components:
+                    found.append(components[name])
+    return found
+
+
+def _drop_null(field: dict[str, Any]) -> None:
+    """Turn `anyOf: [X, null]` into X: a form field left out is how a form says "none"."""
+    branches = field.get("anyOf")
+    if not branches or NULL not in branches:
+        return
+    rest = [branch for branch in branches if branch != NULL]
+    del field["anyOf"]
+    if len(rest) == 1:
+        field.update(rest[0])
+    else:
+        field["anyOf"] = rest
 
 
 def _codes(path: str, method: str, public: bool) -> list[str]:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from loantrace.api.auth import LENDER, PrincipalDep, allow
+from loantrace.api.patterns import Bytes32
 from loantrace.domain.access import Principal
 from loantrace.domain.errors import Unauthorized
 from loantrace.domain.hexcodec import parse_bytes32
@@ -34,9 +35,7 @@ def get_personal(request: Request) -> PersonalDataService:
 
 
 PersonalDep = Annotated[PersonalDataService, Depends(get_personal)]
-CommitmentPath = Annotated[
-    str, Path(max_length=66, description="the borrower commitment (32 bytes, 0x-hex)")
-]
+CommitmentPath = Annotated[Bytes32, Path(description="the borrower commitment (32 bytes, 0x-hex)")]
 
 
 class BorrowerIn(BaseModel):

@@ -33,7 +33,7 @@ _STATUS: tuple[tuple[type[err.LoantraceError], int, str], ...] = (
     (err.Unauthenticated, 401, "unauthenticated"),
     (err.RateLimited, 429, "rate-limited"),
     (err.Unavailable, 503, "unavailable"),
-    (err.ChainMismatch, 500, "chain-mismatch"),
+    (err.ChainMismatch, 503, "chain-mismatch"),
     (err.SealBroken, 500, "integrity"),
     (err.ConfigurationError, 500, "configuration"),
 )

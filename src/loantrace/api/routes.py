@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from pydantic import ValidationError
 
 from loantrace.api.auth import (
@@ -25,6 +25,7 @@ from loantrace.api.deps import (
     SettingsDep,
     VerifierDep,
 )
+from loantrace.api.patterns import EIP55, Address, Bytes32, Signature
 from loantrace.api.schemas import (
     AgreementIn,
     BatchIn,
@@ -50,6 +51,17 @@ from loantrace.services.transactions import transaction_status
 from loantrace.settings import Settings
 
 router = APIRouter()
+
+# The schema says what `_digest_of` enforces: exactly one of the two.
+DOCUMENT_OR_DIGEST: dict[str, Any] = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {
+                "schema": {"oneOf": [{"required": ["document"]}, {"required": ["digest"]}]}
+            }
+        }
+    }
+}
 
 _CHUNK = 1024 * 1024
 
@@ -99,7 +111,7 @@ def submission_of(item: AgreementIn, field: str) -> Submission:
         terms=item.terms.to_domain(),
         lender_signature=(
             parse_signature(item.lender_signature, field=f"{field}.lender_signature")
-            if item.lender_signature
+            if item.lender_signature is not None
             else None
         ),
     )
@@ -111,22 +123,29 @@ def receipt_out(receipt: Receipt) -> ReceiptOut:
 
 
 @router.post(
-    "/v1/agreements", status_code=201, tags=["agreements"], dependencies=[LENDER, ChainBound]
+    "/v1/agreements",
+    status_code=201,
+    tags=["agreements"],
+    dependencies=[LENDER, ChainBound],
+    openapi_extra=DOCUMENT_OR_DIGEST,
 )
 def notarise(
     principal: PrincipalDep,
     notary: NotaryDep,
     settings: SettingsDep,
     response: Response,
-    borrower: Annotated[str, Form(description="borrower's signing address")],
-    borrower_commitment: Annotated[str, Form(description="salted commitment, bytes32 hex")],
-    borrower_signature: Annotated[str, Form(description="EIP-712 signature, 65 bytes hex")],
+    borrower: Annotated[Address, Form(description=f"borrower's signing address; {EIP55}")],
+    borrower_commitment: Annotated[Bytes32, Form(description="salted commitment, bytes32 hex")],
+    borrower_signature: Annotated[Signature, Form(description="EIP-712 signature, 65 bytes hex")],
     terms: Annotated[str, Form(description="key terms as a JSON object (see TermsIn)")],
     document: Annotated[UploadFile | None, File(description="the signed document")] = None,
-    digest: Annotated[str | None, Form(description="SHA-256 of the document, hex")] = None,
-    lender_signature: Annotated[str | None, Form(description="omit: the service signs")] = None,
+    digest: Annotated[Bytes32 | None, Form(description="SHA-256 of the document, hex")] = None,
+    lender_signature: Annotated[
+        Signature | None,
+        Form(description="the lender's EIP-712 signature; omit: the service signs"),
+    ] = None,
     supersedes: Annotated[
-        str | None, Form(description="agreement id (or local digest) this amendment replaces")
+        Bytes32 | None, Form(description="agreement id (or local digest) this amendment replaces")
     ] = None,
 ) -> ReceiptOut:
     """Notarise one signed agreement (a document upload or its digest) on chain."""
@@ -173,13 +192,15 @@ def notarise_batch(principal: PrincipalDep, notary: NotaryDep, body: BatchIn) ->
 def agreement_typed_data(
     notary: NotaryDep,
     loans: LoansDep,
-    digest: Annotated[str, Query(description="SHA-256 of the document, hex")],
-    borrower: Annotated[str, Query(description="borrower's signing address")],
-    borrower_commitment: Annotated[str, Query(description="salted commitment, bytes32 hex")],
+    digest: Annotated[Bytes32, Query(description="SHA-256 of the document, hex")],
+    borrower: Annotated[Address, Query(description=f"borrower's signing address; {EIP55}")],
+    borrower_commitment: Annotated[Bytes32, Query(description="salted commitment, bytes32 hex")],
     terms: Annotated[str, Query(description="key terms as a JSON object (see TermsIn)")],
-    lender: Annotated[str | None, Query(description="defaults to this service's lender")] = None,
+    lender: Annotated[
+        Address | None, Query(description=f"defaults to this service's lender; {EIP55}")
+    ] = None,
     supersedes: Annotated[
-        str | None, Query(description="agreement id (or local digest) an amendment replaces")
+        Bytes32 | None, Query(description="agreement id (or local digest) an amendment replaces")
     ] = None,
 ) -> TypedDataOut:
     """Return the EIP-712 typed data both parties sign: the terms and full schedule included."""
@@ -199,9 +220,12 @@ def agreement_typed_data(
     return TypedDataOut.model_validate(document | {"disclosure": disclosure})
 
 
+DigestPath = Annotated[Bytes32, Path(description="SHA-256 of the agreement document, hex")]
+
+
 @router.get("/v1/agreements/{digest}", tags=["agreements"], dependencies=[READERS, ChainBound])
 def get_agreement(
-    principal: PrincipalDep, notary: NotaryDep, loans: LoansDep, digest: str
+    principal: PrincipalDep, notary: NotaryDep, loans: LoansDep, digest: DigestPath
 ) -> ReceiptOut:
     """Return the status and receipt of a notarised agreement (a lender: its own only)."""
     value = _own_agreement(principal, loans, digest)
@@ -217,7 +241,7 @@ def revocation_typed_data_of(
     principal: PrincipalDep,
     notary: NotaryDep,
     loans: LoansDep,
-    digest: str,
+    digest: DigestPath,
     reason: Annotated[int, Query(ge=1, le=255, description="the reason code to consent to")],
 ) -> TypedDataOut:
     """Return the EIP-712 typed data the borrower signs to consent to revoking an agreement."""
@@ -229,7 +253,11 @@ def revocation_typed_data_of(
     "/v1/agreements/{digest}/revoke", tags=["agreements"], dependencies=[LENDER, ChainBound]
 )
 def revoke(
-    principal: PrincipalDep, notary: NotaryDep, loans: LoansDep, digest: str, body: RevokeIn
+    principal: PrincipalDep,
+    notary: NotaryDep,
+    loans: LoansDep,
+    digest: DigestPath,
+    body: RevokeIn,
 ) -> ReceiptOut:
     """Revoke a notarised agreement (its lender only; with the borrower's consent while it
     backs an open loan) with a reason code."""
@@ -242,20 +270,41 @@ def revoke(
     return receipt_out(receipt)
 
 
-@router.post("/v1/verify", tags=["verify"], dependencies=[PublicLimited, ChainBound])
+@router.post(
+    "/v1/verify",
+    tags=["verify"],
+    dependencies=[PublicLimited, ChainBound],
+    openapi_extra=DOCUMENT_OR_DIGEST,
+)
 def verify(
     verifier: VerifierDep,
     settings: SettingsDep,
     document: Annotated[UploadFile | None, File(description="the document to check")] = None,
-    digest: Annotated[str | None, Form(description="or its SHA-256, hex")] = None,
+    digest: Annotated[Bytes32 | None, Form(description="or its SHA-256, hex")] = None,
     merkle: Annotated[
         str | None, Form(description="a receipt's `merkle` object (JSON), for batched ones")
     ] = None,
+    chain_id: Annotated[
+        int | None,
+        Form(ge=1, le=2**53 - 1, description="a receipt's `chain_id`: another chain is said so"),
+    ] = None,
+    contract_address: Annotated[
+        Address | None, Form(description="a receipt's `contract_address` (the registry)")
+    ] = None,
 ) -> VerificationOut:
-    """Verify a document against the chain: anchor, signers, proof, status, confirmations."""
+    """Verify a document against the chain: anchor, signers, proof, status, confirmations.
+    Given the receipt's chain and registry, a receipt of another chain answers `other_chain`."""
     value = _digest_of(settings, document, digest)
     evidence = MerkleEvidence.from_json(_json_object(merkle, "merkle")) if merkle else None
-    return VerificationOut.model_validate(asdict(verifier.verify(value, evidence)))
+    report = verifier.verify(
+        value,
+        evidence,
+        chain_id=chain_id,
+        contract=parse_address(contract_address, field="contract_address")
+        if contract_address
+        else None,
+    )
+    return VerificationOut.model_validate(asdict(report))
 
 
 def _signs_for(principal: Principal, notary: Notary) -> None:
@@ -291,11 +340,19 @@ async def healthz() -> dict[str, str]:
 def readyz(runtime: RuntimeDep) -> dict[str, Any]:
     """Report whether the chain and the database are reachable, and whom this service signs
     for (its lender address, public on chain anyway)."""
-    return {"status": "ready", "checks": runtime.readiness(), "lender": runtime.notary.lender}
+    return {
+        "status": "ready",
+        "checks": runtime.readiness(),
+        "lender": runtime.notary.lender,
+        "lenders": [desk.signer.address for desk in runtime.desks.values()],
+    }
 
 
 @router.get("/v1/transactions/{tx_hash}", tags=["ops"], dependencies=[OPERATORS, ChainBound])
-def transaction(runtime: RuntimeDep, tx_hash: str) -> dict[str, Any]:
+def transaction(
+    runtime: RuntimeDep,
+    tx_hash: Annotated[Bytes32, Path(description="hash of a transaction this service sent")],
+) -> dict[str, Any]:
     """Return where a transaction this service accepted stands (the 202 status URL)."""
     status = transaction_status(
         runtime.registry.transactor, parse_bytes32(tx_hash, field="tx_hash")

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from loantrace.api.patterns import EIP55, ParsedAddress, ParsedBytes32, ParsedSignature, Signature
 from loantrace.domain.terms import MAX_INSTALMENTS, MAX_PRINCIPAL, LoanTerms
 from loantrace.services.submissions import terms_from_json
 
-HEX32 = r"^(0x)?[0-9a-fA-F]{64}$"
-HEX_ADDRESS = r"^(0x)?[0-9a-fA-F]{40}$"
+
+def _whole_number(value: object) -> object:
+    """Read a JSON number without a fraction (`5.0`) as the integer JSON Schema says it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WHOLE_NUMBER = BeforeValidator(_whole_number)
+"""Let a strict integer field take `5.0` too; strings and booleans stay refused."""
+Amount = Annotated[
+    int, Field(strict=True, gt=0, le=2**53 - 1, description="minor units"), WHOLE_NUMBER
+]
 
 
 class InstalmentIn(BaseModel):
@@ -57,15 +69,22 @@ class TermsIn(BaseModel):
 
 
 class AgreementIn(BaseModel):
-    """One agreement of a batch, by digest."""
+    """One agreement of a batch, by digest.
+
+    The hex fields' patterns are in the schema, but the parsers refuse a malformed value, so
+    that the error names the item (`agreements[3].digest`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    digest: str = Field(description="SHA-256 of the document, 32 bytes hex")
-    borrower: str = Field(description="borrower's pseudonymous signing address")
-    borrower_commitment: str = Field(description="salted commitment to the borrower, bytes32")
-    borrower_signature: str = Field(description="borrower's EIP-712 signature, 65 bytes hex")
-    lender_signature: str | None = Field(
+    digest: ParsedBytes32 = Field(description="SHA-256 of the document, 32 bytes hex")
+    borrower: ParsedAddress = Field(description=f"borrower's pseudonymous signing address; {EIP55}")
+    borrower_commitment: ParsedBytes32 = Field(
+        description="salted commitment to the borrower, bytes32"
+    )
+    borrower_signature: ParsedSignature = Field(
+        description="borrower's EIP-712 signature, 65 bytes hex"
+    )
+    lender_signature: ParsedSignature | None = Field(
         None, description="lender's EIP-712 signature; omitted = the service signs as lender"
     )
     terms: TermsIn
@@ -84,8 +103,10 @@ class RevokeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    reason: int = Field(ge=1, le=255, description="reason code 1..255 (meaning is the lender's)")
-    borrower_signature: str | None = Field(
+    reason: Annotated[int, WHOLE_NUMBER] = Field(
+        ge=1, le=255, description="reason code 1..255 (meaning is the lender's)"
+    )
+    borrower_signature: Signature | None = Field(
         None,
         description="the borrower's EIP-712 signature of Revocation(agreementId, reason); "
         "required while the agreement backs an open loan",
@@ -132,7 +153,7 @@ class VerificationOut(BaseModel):
     """What the chain says about a document."""
 
     digest: str
-    verdict: Literal["valid", "superseded", "revoked", "not_found", "invalid"]
+    verdict: Literal["valid", "superseded", "revoked", "not_found", "invalid", "other_chain"]
     mode: Literal["single", "batch"] | None = None
     agreement_id: str | None = Field(None, description="the record that answered")
     chain_id: int | None = None

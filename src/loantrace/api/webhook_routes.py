@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from loantrace.api.auth import LENDER, READERS, PrincipalDep, confine
 from loantrace.api.chain_gate import ChainBound
 from loantrace.api.deps import LoansDep
-from loantrace.api.loan_routes import own_loan
+from loantrace.api.loan_routes import LoanIdPath, own_loan
+from loantrace.api.patterns import EIP55, Address
 from loantrace.domain.errors import Unauthorized
 from loantrace.domain.hexcodec import parse_address
 from loantrace.services.webhooks import WebhookService
@@ -34,7 +35,9 @@ class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(max_length=2048, examples=["https://lender.example/hooks/loantrace"])
-    lender: str | None = Field(None, description="defaults to this service's lender")
+    lender: Address | None = Field(
+        None, description=f"defaults to the caller's lender (no other is allowed); {EIP55}"
+    )
 
 
 class WebhookOut(BaseModel):
@@ -185,7 +188,7 @@ def webhook_deliveries(
 
 @router.get("/v1/loans/{loan_id}/reminders", tags=["loans"], dependencies=[READERS, ChainBound])
 def loan_reminders(
-    principal: PrincipalDep, loans: LoansDep, webhooks: WebhooksDep, loan_id: str
+    principal: PrincipalDep, loans: LoansDep, webhooks: WebhooksDep, loan_id: LoanIdPath
 ) -> list[ReminderOut]:
     """Return the reminders the ledger raised for a loan, each with its chain evidence."""
     key = loans.resolve(own_loan(principal, loans, loan_id))  # 404 if unknown or not its own

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -84,6 +85,7 @@ class Transactor:
         self._poll_latency = poll_latency
         self._receipt_timeout = receipt_timeout
         self._chain_id = int(w3.eth.chain_id)
+        self.guard: Callable[[], None] | None = None  # raises when the node is another chain
 
     @property
     def address(self) -> str:
@@ -105,6 +107,8 @@ class Transactor:
         Raises `Pending` when the transaction is recorded but not mined within the receipt
         timeout (or the node cannot take it now): it is not lost, the sender resends it.
         """
+        if self.guard is not None:
+            self.guard()
         to, data = _target(call)
         with self.outbox.lock(self._chain_id, self.address):
             use = intent is not None and self._use_intents

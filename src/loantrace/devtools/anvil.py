@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import platform
-import shutil
-import socket
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 
+from loantrace.chain.localnode import find_anvil, free_port
 from loantrace.domain.errors import ConfigurationError
 
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-
-
-def find_anvil(root: Path | None = None) -> Path:
-    """Locate the anvil binary from node_modules (npm @foundry-rs/anvil) or PATH."""
-    arch = _ARCH.get(platform.machine().lower(), platform.machine())
-    system = platform.system().lower()
-    bases = [root] if root else [Path.cwd(), *Path(__file__).resolve().parents]
-    for base in bases:
-        candidate = (
-            base / "node_modules" / "@foundry-rs" / f"anvil-{system}-{arch}" / "bin" / "anvil"
-        )
-        if candidate.is_file():
-            return candidate
-    found = shutil.which("anvil")
-    if found:
-        return Path(found)
-    raise ConfigurationError("anvil not found: run `npm ci` (package @foundry-rs/anvil)")
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["Anvil", "find_anvil", "free_port"]
 
 
 class Anvil:

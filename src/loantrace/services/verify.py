@@ -29,7 +29,7 @@ class VerificationReport:
     """What the chain says about a digest."""
 
     digest: str
-    verdict: str  # valid | superseded | revoked | not_found | invalid
+    verdict: str  # valid | superseded | revoked | not_found | invalid | other_chain
     mode: str | None = None  # single | batch
     agreement_id: str | None = None
     chain_id: int | None = None
@@ -61,9 +61,35 @@ class Verifier:
         self._registry = registry
         self._uow = uow
 
-    def verify(self, digest: bytes, evidence: MerkleEvidence | None = None) -> VerificationReport:
-        """Verify `digest`; batched agreements need Merkle evidence (given, or from our store)."""
+    def verify(
+        self,
+        digest: bytes,
+        evidence: MerkleEvidence | None = None,
+        *,
+        chain_id: int | None = None,
+        contract: str | None = None,
+    ) -> VerificationReport:
+        """Verify `digest`; batched agreements need Merkle evidence (given, or from our store).
+
+        `chain_id` and `contract` are where a receipt says the anchor is: when they name
+        another chain or registry, the verdict says so instead of `not_found` (this node
+        cannot judge a record of another chain; it is not evidence of forgery).
+        """
         key = to_hex(digest)
+        domain = self._registry.domain
+        elsewhere = (chain_id is not None and chain_id != domain.chain_id) or (
+            contract is not None and contract.lower() != domain.verifying_contract.lower()
+        )
+        if elsewhere:
+            return replace(
+                self._not_found(key, ""),
+                verdict="other_chain",
+                explanation=(
+                    f"the receipt names chain {chain_id} / registry {contract}; this node is "
+                    f"chain {domain.chain_id} / registry {domain.verifying_contract}: verify "
+                    "it against a node of that chain"
+                ),
+            )
         if evidence is None:
             found_single = self._singles(digest)
             if found_single:
