@@ -54,7 +54,7 @@ bench: $(STAMP_PY) $(STAMP_NODE)
 	$(BIN)/loantrace gas-report
 	$(BIN)/python scripts/bench_flows.py
 
-serve: $(STAMP_PY)
+serve: $(STAMP_PY) $(STAMP_NODE)
 	$(BIN)/loantrace serve
 
 clean:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from loantrace.bootstrap_chain import (
     Deployment,
+    addresses_of,
     deploy_missing,
     deployer,
     held_signers,
@@ -64,6 +65,7 @@ from loantrace.store.ledger import SqlLedgerUnitOfWork
 from loantrace.store.outbox import SqlOutbox
 from loantrace.store.personal import SqlPersonalUnitOfWork
 from loantrace.store.webhooks import SqlWebhookUnitOfWork
+from loantrace.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,7 @@ class Runtime:
     desks: dict[str, Desk]
     regulator: Desk | None
     guard: ChainGuard
+    telemetry: Telemetry
 
     @classmethod
     def start(cls, settings: Settings, *, node: Node | None = None) -> Runtime:
@@ -116,7 +119,7 @@ class Runtime:
         held = held_signers(settings)
         engine = make_engine(settings.effective_database_url())
         init_schema(engine)
-        addresses = (settings.registry_address, settings.ledger_address, settings.fundflow_address)
+        settings, addresses = addresses_of(settings)  # or from LOANTRACE_ADDRESS_BOOK
         binding = read_binding(engine)
         if binding is not None:
             check_binding(
@@ -192,6 +195,7 @@ class Runtime:
         registry = RegistryClient(node.w3, deployment.registry, primary)
         ledger = LedgerClient(node.w3, deployment.ledger, primary)
         fundflow = FundFlowClient(node.w3, deployment.fundflow, primary)
+        telemetry = Telemetry()
         indexer = Indexer(
             w3=node.w3,
             engine=engine,
@@ -200,7 +204,9 @@ class Runtime:
             start_block=deployed_at if deployed_at is not None else settings.ledger_start_block,
             confirmations=settings.index_confirmations,
             max_range=settings.index_max_range,
+            on_reorg=telemetry.reorg_repaired,
         )
+        telemetry.watch(engine=engine, node=node, indexer=indexer, outbox=outbox)
         webhooks = WebhookService(
             uow=SqlWebhookUnitOfWork.factory(engine),
             fernet_key=settings.data_key_bytes(),
@@ -236,6 +242,7 @@ class Runtime:
                     uow=SqlLedgerUnitOfWork.factory(engine),
                     signer=signer,
                     max_batch=settings.max_batch_size,
+                    on_batch=telemetry.batch_anchored,
                 ),
                 loans=LoanService(
                     ledger=d_ledger,
@@ -298,6 +305,7 @@ class Runtime:
             borrowers=borrowers,
             desks=desks,
             guard=guard,
+            telemetry=telemetry,
             regulator=desk(held.regulator) if held.regulator is not None else None,
         )
 
@@ -316,11 +324,13 @@ class Runtime:
         return found
 
     def readiness(self) -> dict[str, str]:
-        """Check the chain and the database; raise Unavailable when either is unreachable."""
+        """Check the chain, the database and (run in `serve`) the indexer's lag; raise
+        Unavailable when one is unreachable or the indexer lags too far."""
         checks: dict[str, str] = {}
         try:
             self.guard.check(force=True)
-            checks["chain"] = f"ok (block {self.node.head()})"
+            head = self.node.head()
+            checks["chain"] = f"ok (block {head})"
         except ChainMismatch:
             raise
         except Exception as exc:
@@ -331,6 +341,12 @@ class Runtime:
             checks["database"] = "ok"
         except Exception as exc:
             raise Unavailable(f"database unreachable: {type(exc).__name__}") from exc
+        most = self.settings.ready_max_index_lag_blocks
+        if most and self.settings.index_in_serve and not self.node.embedded:
+            lag = head - self.settings.index_confirmations - self.indexer.indexed_to()
+            if lag > most:
+                raise Unavailable(f"the indexer lags {lag} blocks behind the chain (limit {most})")
+            checks["index"] = f"ok ({max(lag, 0)} blocks behind)"
         return checks
 
     def close(self) -> None:
@@ -365,7 +381,7 @@ def admin_roles(settings: Settings, signer: Signer) -> Roles:
     node = connect(settings.rpc_url, timeout=settings.rpc_timeout_seconds)
     if node.embedded:
         raise ConfigurationError("roles live on a real chain: set LOANTRACE_RPC_URL")
-    addresses = (settings.registry_address, settings.ledger_address, settings.fundflow_address)
+    settings, addresses = addresses_of(settings)
     if None in addresses:
         raise ConfigurationError(
             "set LOANTRACE_REGISTRY_ADDRESS, LOANTRACE_LEDGER_ADDRESS, LOANTRACE_FUNDFLOW_ADDRESS"

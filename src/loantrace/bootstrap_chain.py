@@ -94,6 +94,38 @@ def deployer(settings: Settings, node: Node, outbox: Outbox, poll: float) -> Tra
     return Transactor(node.w3, signer, revert_decoder(), outbox=outbox, poll_latency=poll)
 
 
+def deployer_transactor(
+    node: Node, signer: Signer, *, poll: float = 0.05, receipt_timeout: float = 600.0
+) -> Transactor:
+    """Return the transactor `loantrace deploy` sends with (its outbox lives in memory)."""
+    return Transactor(
+        node.w3, signer, revert_decoder(), poll_latency=poll, receipt_timeout=receipt_timeout
+    )
+
+
+def addresses_of(
+    settings: Settings,
+) -> tuple[Settings, tuple[str | None, str | None, str | None]]:
+    """Return the settings and the contracts' addresses, filled from the address book
+    (LOANTRACE_ADDRESS_BOOK) when the three address settings are unset."""
+    addresses = (settings.registry_address, settings.ledger_address, settings.fundflow_address)
+    if settings.address_book is None or any(addresses):
+        return settings, addresses
+    from loantrace.chain.addressbook import load
+
+    book = load(settings.address_book)
+    registry, ledger, fundflow = book.addresses()
+    update: dict[str, object] = {
+        "registry_address": registry,
+        "ledger_address": ledger,
+        "fundflow_address": fundflow,
+    }
+    if settings.ledger_start_block == 0:
+        update["ledger_start_block"] = book.contracts["LoanLedger"].block_number
+    log.info("contracts from address book %s (chain %s)", settings.address_book, book.chain_id)
+    return settings.model_copy(update=update), (registry, ledger, fundflow)
+
+
 def deploy_missing(
     settings: Settings,
     node: Node,
@@ -108,7 +140,7 @@ def deploy_missing(
     if settings.mode != "dev" or admin is None:
         raise ConfigurationError(
             "LOANTRACE_REGISTRY_ADDRESS, LOANTRACE_LEDGER_ADDRESS and "
-            "LOANTRACE_FUNDFLOW_ADDRESS are required outside dev"
+            "LOANTRACE_FUNDFLOW_ADDRESS (or LOANTRACE_ADDRESS_BOOK) are required outside dev"
         )
     from loantrace.chain.registry import deploy_registry
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from loantrace import cli_access, cli_agreements, cli_ops, cli_roles
+from loantrace import cli_access, cli_agreements, cli_deploy, cli_ops, cli_roles
 from loantrace.cli_common import console, err_console, fail, load_settings, setup_logging
 from loantrace.domain.errors import LoantraceError
 
@@ -29,6 +29,8 @@ app.add_typer(cli_access.audit_app, name="audit-log")
 app.add_typer(cli_access.personal_app, name="personal-data")
 app.add_typer(cli_roles.roles_app, name="roles")
 app.add_typer(cli_roles.keystore_app, name="keystore")
+app.command("deploy")(cli_deploy.deploy)
+app.command("integrity")(cli_deploy.integrity)
 
 
 @app.command()
@@ -163,7 +165,14 @@ def serve(
         ).start()
         console.print("indexer runs in this process")
     try:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level=settings.log_level.lower())
+        uvicorn.run(
+            create_app(runtime),
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # our logging: JSON when asked, and no query strings
+            access_log=False,  # the request-id middleware writes one access line instead
+        )
     finally:
         stop.set()
         runtime.close()
@@ -174,12 +183,15 @@ def serve(
 @app.command()
 def compile(
     root: Annotated[Path | None, typer.Option(help="source checkout (default: search up)")] = None,
+    evm_version: Annotated[
+        str, typer.Option(help="target EVM; paris has no PUSH0, which some chains refuse")
+    ] = "paris",
 ) -> None:
     """Compile contracts/ with solc-js and write the committed artifacts."""
     from loantrace.chain.compiler import find_source_root, write_artifacts
 
     try:
-        paths = write_artifacts(root or find_source_root())
+        paths = write_artifacts(root or find_source_root(), evm_version=evm_version)
     except LoantraceError as exc:
         fail(str(exc))
     for path in paths:

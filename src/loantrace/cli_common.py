@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, cast
 
 import httpx
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+
+from loantrace.domain.errors import LoantraceError
+from loantrace.logs import LogFormat, configure
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -24,10 +27,16 @@ def load_settings() -> Any:
     return Settings()
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def setup_logging(level: str, log_format: LogFormat | None = None) -> None:
+    """Log at `level` and above to stderr, as LOANTRACE_LOG_FORMAT lines unless told."""
+    configure(level, log_format or _configured_log_format())
+
+
+def _configured_log_format() -> LogFormat:
+    try:
+        return cast(LogFormat, load_settings().log_format)
+    except (ValidationError, LoantraceError):  # the command reports bad settings itself
+        return "text"
 
 
 def fail(message: str) -> NoReturn:

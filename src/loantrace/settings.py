@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     fundflow_address: str | None = Field(
         None, description="deployed FundFlow; unset = deploy one (dev only)"
     )
+    address_book: Path | None = Field(
+        None,
+        description="an address book written by `loantrace deploy` (deployments/<chain id>.json):"
+        " the contracts' addresses and the ledger's deploy block when those settings are unset",
+    )
     index_confirmations: int = Field(0, ge=0, le=1000, description="indexer confirmation depth")
     index_max_range: int = Field(2_000, ge=1, le=100_000, description="blocks per eth_getLogs")
     index_in_serve: bool = Field(
@@ -108,6 +113,16 @@ class Settings(BaseSettings):
         2.0, ge=0, le=60, description="how long a request waits for one of those slots"
     )
     log_level: str = Field("INFO", description="logging level")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for a terminal; json (one object a line) for production"
+    )
+    ready_max_index_lag_blocks: int = Field(
+        50,
+        ge=0,
+        description="with the indexer running in `serve` (LOANTRACE_INDEX_IN_SERVE), /readyz "
+        "fails when it trails the head by more blocks than this beyond the confirmation "
+        "depth; 0 disables",
+    )
     public_url: str = Field(
         "http://127.0.0.1:8000",
         pattern=r"^https?://[^/\s]+(/\S*)?$",
@@ -180,9 +195,9 @@ class Settings(BaseSettings):
                 for name, value in (
                     ("LOANTRACE_RPC_URL", self.rpc_url),
                     ("LOANTRACE_DATABASE_URL", self.database_url),
-                    ("LOANTRACE_REGISTRY_ADDRESS", self.registry_address),
-                    ("LOANTRACE_LEDGER_ADDRESS", self.ledger_address),
-                    ("LOANTRACE_FUNDFLOW_ADDRESS", self.fundflow_address),
+                    ("LOANTRACE_REGISTRY_ADDRESS", self.registry_address or self.address_book),
+                    ("LOANTRACE_LEDGER_ADDRESS", self.ledger_address or self.address_book),
+                    ("LOANTRACE_FUNDFLOW_ADDRESS", self.fundflow_address or self.address_book),
                     ("LOANTRACE_DATA_KEY", self.data_key),
                     ("LOANTRACE_MASTER_KEYS", self.master_keys),
                 )

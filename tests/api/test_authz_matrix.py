@@ -148,8 +148,13 @@ MATRIX: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
         lambda c: ("POST", "/v1/verify", {"data": {"digest": "0x" + "11" * 32}}),
         {caller: 200 for caller in CALLERS},
     ),
+    ("GET", "/v1/integrity"): (
+        lambda c: ("GET", "/v1/integrity", {}),
+        {caller: 200 for caller in CALLERS},
+    ),
     ("GET", "/healthz"): (lambda c: ("GET", "/healthz", {}), {caller: 200 for caller in CALLERS}),
     ("GET", "/readyz"): (lambda c: ("GET", "/readyz", {}), {caller: 200 for caller in CALLERS}),
+    ("GET", "/metrics"): (lambda c: ("GET", "/metrics", {}), {caller: 200 for caller in CALLERS}),
     ("GET", "/v1/transactions/{tx_hash}"): (
         lambda c: (
             "GET",

@@ -44,5 +44,5 @@ def test_migrations_match_models_on_sqlite(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_migrations_match_models_on_postgresql(postgres_url: str) -> None:
-    _check(postgres_url)
+def test_migrations_match_models_on_postgresql(fresh_postgres: str) -> None:
+    _check(fresh_postgres)  # its own database: others bind the session one to a chain

@@ -12,9 +12,12 @@ from loantrace.api.auth import public_routes
 from loantrace.api.borrower_routes import router as borrower_router
 from loantrace.api.chain_gate import ChainGate
 from loantrace.api.flow_routes import router as flow_router
+from loantrace.api.integrity_routes import router as integrity_router
 from loantrace.api.key_routes import router as key_router
 from loantrace.api.limits import BodySizeLimit, JsonDepthLimit
 from loantrace.api.loan_routes import router as loan_router
+from loantrace.api.metrics_routes import install_metrics
+from loantrace.api.observe import RequestObserver
 from loantrace.api.personal_routes import router as personal_router
 from loantrace.api.ratelimit import KeyRateLimiter
 from loantrace.api.routes import router
@@ -50,8 +53,11 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(personal_router)
     app.include_router(borrower_router)
+    app.include_router(integrity_router)
+    latency = install_metrics(app, runtime.telemetry.registry)  # GET /metrics
     openapi.install(app, public_routes(app))
     app.add_middleware(AuditMiddleware)
     app.add_middleware(JsonDepthLimit)  # inside the size limit: the body it reads is bounded
     app.add_middleware(BodySizeLimit, limit=runtime.settings.max_upload_bytes)
+    app.add_middleware(RequestObserver, latency=latency)  # outermost: sees every answer
     return app

@@ -9,8 +9,7 @@ from typing import Annotated, cast
 import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loantrace.api.auth import allow
 from loantrace.services.auditlog import AuditLog
@@ -71,24 +70,39 @@ def verify_audit_log(log: AuditLogDep) -> AuditVerdictOut:
     return AuditVerdictOut(**vars(log.verify()))
 
 
-class AuditMiddleware(BaseHTTPMiddleware):
-    """Record every authenticated write (and every denied one) once its answer is known."""
+class AuditMiddleware:
+    """Record every authenticated write (and every denied one) once its answer is known.
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        principal = getattr(request.state, "principal", None)
-        if principal is None or request.method in READ_ONLY:
-            return response
-        route = getattr(request.scope.get("route"), "path", request.url.path)
-        params = request.scope.get("path_params") or {}
-        obj = ",".join(f"{k}={v}" for k, v in sorted(params.items())) or None
-        record = partial(
-            get_audit_log(request).record,
-            principal,
-            method=request.method,
-            route=route,
-            obj=obj,
-            outcome=response.status_code,
-        )
-        await anyio.to_thread.run_sync(record)
-        return response
+    Pure ASGI: the entry is committed when the application starts its answer and before
+    the caller sees any of it, so an answer the log lacks is never given.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in READ_ONLY:
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})  # where the guard leaves the principal (request.state)
+
+        async def audited_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await _record(scope, int(message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, audited_send)
+
+
+async def _record(scope: Scope, outcome: int) -> None:
+    principal = scope.get("state", {}).get("principal")  # set by the route's guard
+    if principal is None:
+        return
+    route = str(getattr(scope.get("route"), "path", scope["path"]))
+    params = scope.get("path_params") or {}
+    obj = ",".join(f"{k}={v}" for k, v in sorted(params.items())) or None
+    log = cast(AuditLog, scope["app"].state.audit_log)
+    record = partial(
+        log.record, principal, method=scope["method"], route=route, obj=obj, outcome=outcome
+    )
+    await anyio.to_thread.run_sync(record)

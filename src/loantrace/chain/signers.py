@@ -158,7 +158,8 @@ def _rpc_tx(tx: dict[str, Any], sender: str) -> dict[str, Any]:
         if value is None or name == "from":
             continue
         if name == "to":
-            out["to"] = value
+            if value:  # web3 gives b"" for a contract creation: no recipient at all
+                out["to"] = value
         elif name in ("data", "input"):
             out["data"] = value if isinstance(value, str) else "0x" + bytes(value).hex()
         elif isinstance(value, int):

@@ -16,13 +16,21 @@ __all__ = ["Anvil", "find_anvil", "free_port"]
 class Anvil:
     """A running anvil process; use as a context manager."""
 
-    def __init__(self, *, chain_id: int = 31337, block_time: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        chain_id: int = 31337,
+        block_time: float | None = None,
+        hardfork: str | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         args = [str(find_anvil()), "--host", "127.0.0.1", "--port", str(self.port)]
         args += ["--chain-id", str(chain_id), "--silent"]
         if block_time:
             args += ["--block-time", str(block_time)]
+        if hardfork:  # e.g. "paris": the rules of a chain without PUSH0
+            args += ["--hardfork", hardfork]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +66,10 @@ class Indexer:
         start_block: int,
         confirmations: int = 0,
         max_range: int = 2_000,
+        on_reorg: Callable[[], None] = lambda: None,
     ) -> None:
         self._w3 = w3
+        self._on_reorg = on_reorg
         self._engine = engine
         self._contracts = {c.address: c for c in contracts}
         self._chain_id = chain_id
@@ -89,6 +91,10 @@ class Indexer:
     def chain_id(self) -> int:
         """Return the id of the chain this indexer reads."""
         return self._chain_id
+
+    def indexed_to(self) -> int:
+        """Return the last block indexed (the persisted cursor)."""
+        return self._cursor()
 
     def run_once(self, *, max_blocks: int | None = None) -> IndexRun:
         """Repair any reorg, then index confirmed blocks after the cursor (up to max_blocks)."""
@@ -232,6 +238,7 @@ class Indexer:
             cursor.block_number = min(cursor.block_number, orphaned - 1)
             session.add(cursor)
         log.warning("reorg: dropped indexed blocks from %s; re-indexing", orphaned)
+        self._on_reorg()
         return orphaned
 
     def _cursor(self) -> int:

@@ -74,8 +74,10 @@ class Notary:
         uow: Callable[[], LedgerUnitOfWork],
         signer: Signer,
         max_batch: int,
+        on_batch: Callable[[int], None] = lambda agreements: None,
     ) -> None:
         self._registry = registry
+        self._on_batch = on_batch
         self._uow = uow
         self._signer = signer
         self._max_batch = max_batch
@@ -270,6 +272,7 @@ class Notary:
             uow.agreements.add_batch(batch)
             uow.agreements.add(records)
         log.info("anchored root=%s count=%s gas=%s", root, len(records), result.gas_used)
+        self._on_batch(len(records))
         return [receipt_of(record, self._registry) for record in records]
 
     def revoke(self, digest: bytes, reason: int, borrower_consent: bytes = b"") -> Receipt:

@@ -128,7 +128,7 @@ class SignIn:
                     borrower=checked.address,
                 )
             )
-        log.info("borrower %s signed in (session %s)", checked.address, key_id)
+        log.info("a borrower signed in (session %s)", key_id)
         return BorrowerSession(token=token, address=checked.address, expires_at=expires_at)
 
     def _now(self) -> datetime:
