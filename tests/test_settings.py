@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from loantrace.domain.errors import ConfigurationError
@@ -70,3 +72,29 @@ def test_settings_read_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.max_upload_bytes == 1234
     assert settings.effective_database_url() == "sqlite:///./loantrace.db"
     assert settings.notary_key_hex() == DEV_NOTARY_KEY
+
+
+def test_secrets_can_come_from_files_and_never_both_ways(tmp_path: Path) -> None:
+    files = {}
+    for name, value in (
+        ("data_key", "k" * 43 + "="),
+        ("master_keys", "k1:" + "a" * 43 + "="),
+        ("admin_key", "t" * 40),
+    ):
+        files[name] = tmp_path / name
+        files[name].write_text(value + "\n")
+    given = {k: v for k, v in PROD.items() if k not in ("data_key", "master_keys")}
+    settings = Settings(
+        **given,  # type: ignore[arg-type]
+        data_key_file=files["data_key"],
+        master_keys_file=files["master_keys"],
+        admin_key_file=files["admin_key"],
+    )
+    assert settings.data_key_bytes() == ("k" * 43 + "=").encode()
+    assert settings.master_keys_spec() == "k1:" + "a" * 43 + "="
+    assert settings.admin_key is not None
+    assert settings.admin_key.get_secret_value() == "t" * 40
+    with pytest.raises(ConfigurationError, match="not both"):
+        Settings(**PROD, data_key_file=files["data_key"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        Settings(**given, data_key_file=tmp_path / "missing")  # type: ignore[arg-type]

@@ -192,3 +192,21 @@ def provision_roles(roles: Roles, held: HeldSigners, *, grant: bool) -> None:
             )
         roles.grant(role, address)
         log.info("granted %s to %s", role, address)
+
+
+def migrate_database(settings: Settings) -> str:
+    """Bring the database's schema to the newest migration; return the revision it is at.
+    Needs neither the node nor any key (run it once before rolling out new replicas)."""
+    from sqlalchemy import text
+
+    from loantrace.store.db import init_schema, make_engine
+
+    if settings.database_url is None:
+        raise ConfigurationError("set LOANTRACE_DATABASE_URL to the database to migrate")
+    engine = make_engine(settings.database_url)
+    try:
+        init_schema(engine)
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
+    finally:
+        engine.dispose()

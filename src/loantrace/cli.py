@@ -20,7 +20,7 @@ app = typer.Typer(
 )
 for module, names in (
     (cli_agreements, ("notarise", "sign", "verify")),
-    (cli_ops, ("keeper", "index", "trace", "audit")),
+    (cli_ops, ("keeper", "index", "trace", "audit", "migrate")),
 ):
     for name in names:
         app.command()(getattr(module, name))

@@ -161,3 +161,12 @@ def audit(
 
 def _short(value: str | None) -> str:
     return "-" if value is None else (value[:10] + "…" if len(value) > 12 else value)
+
+
+def migrate() -> None:
+    """Bring LOANTRACE_DATABASE_URL's schema up to date; needs no node and no key."""
+    from loantrace.bootstrap_chain import migrate_database
+
+    settings = load_settings()
+    setup_logging("WARNING" if settings.log_level.upper() == "INFO" else settings.log_level)
+    console.print(f"database schema at revision {migrate_database(settings)}")

@@ -152,6 +152,15 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(
         None, description="a first admin bearer token (at least 32 characters); admins make keys"
     )
+    admin_key_file: Path | None = Field(
+        None, description="a file holding LOANTRACE_ADMIN_KEY (e.g. a container secret)"
+    )
+    data_key_file: Path | None = Field(
+        None, description="a file holding LOANTRACE_DATA_KEY (e.g. a container secret)"
+    )
+    master_keys_file: Path | None = Field(
+        None, description="a file holding LOANTRACE_MASTER_KEYS (e.g. a container secret)"
+    )
     data_key: SecretStr | None = Field(
         None,
         description="Fernet key encrypting secrets at rest; dev makes a random one per database",
@@ -189,6 +198,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fail_closed(self) -> Settings:
+        self._read_secret_files()
         if self.mode == "prod":
             missing = [
                 name
@@ -234,6 +244,25 @@ class Settings(BaseSettings):
                 "set LOANTRACE_RPC_URL to a real node"
             )
         return self
+
+    def _read_secret_files(self) -> None:
+        """Fill each secret from its `*_FILE` setting (a secret given both ways is refused)."""
+        for name in ("admin_key", "data_key", "master_keys"):
+            path: Path | None = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            variable = f"LOANTRACE_{name.upper()}"
+            if getattr(self, name) is not None:
+                raise ConfigurationError(f"set {variable} or {variable}_FILE, not both")
+            try:
+                value = path.read_text().strip()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot read {variable}_FILE: {type(exc).__name__}"
+                ) from None
+            if not value:
+                raise ConfigurationError(f"{variable}_FILE is empty")
+            setattr(self, name, SecretStr(value))
 
     @property
     def embedded(self) -> bool:
