@@ -85,9 +85,10 @@ def held_signers(settings: Settings) -> HeldSigners:
 
 
 def deployer(settings: Settings, node: Node, outbox: Outbox, poll: float) -> Transactor | None:
-    """Return the dev deployer's transactor (None outside dev)."""
+    """Return the dev deployer's transactor (None outside dev: there, `loantrace deploy`
+    deploys, and the running service never holds the admin's key)."""
     key = settings.deployer_key_hex()
-    if key is None:
+    if key is None or settings.mode != "dev":
         return None
     signer = LocalSigner.from_key(key)
     node.fund_for_dev(signer.account)
