@@ -176,6 +176,12 @@ def embedded_chain(request: pytest.FixtureRequest) -> Iterator[BoundChain]:
 
 
 @pytest.fixture
+def anvil_chain(request: pytest.FixtureRequest) -> Iterator[BoundChain]:
+    """The session's anvil node with the contracts, reverted after the test."""
+    yield from _test_chain(request, "anvil")
+
+
+@pytest.fixture
 def node(chain: BoundChain) -> Node:
     """A chain: the embedded eth-tester chain, then a real anvil node over JSON-RPC."""
     return chain.node

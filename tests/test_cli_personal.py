@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
 from loantrace.cli import app
 from loantrace.domain.personal import PersonalData
-from tests.conftest import BoundChain, _test_chain, bound_runtime, service_env
+from tests.conftest import BoundChain, bound_runtime, service_env
 
 PERSON = PersonalData(
     name="Rotating Person", id_number="ROT123456", phone="13800000000", bank_account="62220001"
@@ -20,12 +19,6 @@ PERSON = PersonalData(
 
 def _key(name: str) -> str:
     return f"{name}:" + base64.b64encode(os.urandom(32)).decode()
-
-
-@pytest.fixture
-def anvil_chain(request: pytest.FixtureRequest) -> Iterator[BoundChain]:
-    """The session's anvil node with the contracts, reverted after the test."""
-    yield from _test_chain(request, "anvil")
 
 
 @pytest.mark.anvil

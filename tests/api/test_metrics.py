@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -21,15 +20,9 @@ from loantrace.domain.delinquency import SECONDS_PER_DAY
 from loantrace.store.db import session_scope
 from loantrace.store.models import OutboxRow, utcnow
 from tests.api.conftest import bearer, form_of, json_item
-from tests.conftest import BoundChain, SubmissionFactory, _test_chain, bound_runtime
+from tests.conftest import BoundChain, SubmissionFactory, bound_runtime
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture
-def anvil_chain(request: pytest.FixtureRequest) -> Iterator[BoundChain]:
-    """The session's anvil node with the contracts, reverted after the test."""
-    yield from _test_chain(request, "anvil")
 
 
 def scrape(client: TestClient) -> Samples:

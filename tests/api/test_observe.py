@@ -22,7 +22,7 @@ from loantrace.cli_common import setup_logging
 from loantrace.logs import LogFormat, formatter
 from loantrace.settings import Settings
 from tests.api.conftest import assert_problem, bearer
-from tests.conftest import BoundChain, _test_chain, bound_runtime
+from tests.conftest import BoundChain, bound_runtime
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 DIGEST = "0x" + "5e" * 32
@@ -179,12 +179,6 @@ def test_the_log_format_setting_is_text_or_json(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("LOANTRACE_LOG_FORMAT", "xml")
     with pytest.raises(ValidationError):
         Settings(mode="dev")
-
-
-@pytest.fixture
-def anvil_chain(request: pytest.FixtureRequest) -> Iterator[BoundChain]:
-    """The session's anvil node with the contracts, reverted after the test."""
-    yield from _test_chain(request, "anvil")
 
 
 def _mine(rt: Runtime, blocks: int) -> None:

@@ -6,7 +6,6 @@ data; erasure makes the data unreadable while the agreement still verifies."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +16,7 @@ from loantrace.bootstrap import Runtime
 from loantrace.chain.node import Node
 from loantrace.devtools.sample_terms import terms_at
 from tests.api.conftest import bearer, form_of
-from tests.conftest import BoundChain, SubmissionFactory, _test_chain, bound_runtime
+from tests.conftest import BoundChain, SubmissionFactory, bound_runtime
 
 PERSON = {
     "name": "Qiao Xuefeng",
@@ -35,12 +34,6 @@ def _needles() -> dict[str, list[bytes]]:
         raw = [form.encode() for form in forms if len(form) >= 6]
         found[field] = raw + [r.hex().encode() for r in raw]
     return found
-
-
-@pytest.fixture
-def anvil_chain(request: pytest.FixtureRequest) -> Iterator[BoundChain]:
-    """The session's anvil node with the contracts, reverted after the test."""
-    yield from _test_chain(request, "anvil")
 
 
 def _database_bytes(url: str) -> bytes:

@@ -4,7 +4,6 @@ eth_signTransaction), many lenders in one service, and the roles they need."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from loantrace.settings import DEV_DEPLOYER_KEY
 from tests.conftest import (
     BoundChain,
     SubmissionFactory,
-    _test_chain,
     admin_registry,
     bound_runtime,
     service_env,
@@ -35,12 +33,6 @@ ANVIL_6 = "0x976EA74026E726554dB657fA54763abd0C3a0aa9"
 ANVIL_7 = "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955"
 ANVIL_7_KEY = "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356"
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def anvil_chain(request: pytest.FixtureRequest) -> Iterator[BoundChain]:
-    """The session's anvil node with the contracts, reverted after the test."""
-    yield from _test_chain(request, "anvil")
 
 
 def test_a_keystore_round_trips_and_a_wrong_password_says_nothing_of_the_key(
