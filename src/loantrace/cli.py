@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from loantrace import cli_access, cli_agreements, cli_deploy, cli_ops, cli_roles
+from loantrace import cli_access, cli_agreements, cli_deploy, cli_ops, cli_roles, cli_verify
 from loantrace.cli_common import console, err_console, fail, load_settings, setup_logging
 from loantrace.domain.errors import LoantraceError
 
@@ -19,7 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 for module, names in (
-    (cli_agreements, ("notarise", "sign", "verify")),
+    (cli_agreements, ("notarise", "sign")),
+    (cli_verify, ("verify",)),
     (cli_ops, ("keeper", "index", "trace", "audit", "migrate")),
 ):
     for name in names:

@@ -1,4 +1,4 @@
-"""Commands for agreements: notarise, sign (as a borrower's wallet would), verify."""
+"""Commands for agreements: notarise, sign (as a borrower's wallet would)."""
 
 from __future__ import annotations
 
@@ -125,44 +125,3 @@ def sign(
     out = file.with_name(file.name + ".agreement.json")
     out.write_text(json.dumps(sidecar, indent=2))
     console.print(f"wrote {out} (borrower {borrower.address})")
-
-
-def verify(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="document to check")],
-    receipt: Annotated[Path | None, typer.Option(help="receipt JSON (for batched ones)")] = None,
-    api: ApiOption = None,
-) -> None:
-    """Verify FILE against the chain; exit 0 only when the verdict is `valid`."""
-    from loantrace.domain.digest import document_digest
-    from loantrace.domain.hexcodec import to_hex
-
-    digest = to_hex(document_digest(file.read_bytes()))
-    given = json.loads(receipt.read_text()) if receipt else {}
-    merkle = given.get("merkle")
-    where = {k: str(given[k]) for k in ("chain_id", "contract_address") if given.get(k)}
-    if api:
-        form = {"digest": digest} | ({"merkle": json.dumps(merkle)} if merkle else {}) | where
-        report = http("POST", f"{api}/v1/verify", data=form)
-    else:
-        from dataclasses import asdict
-
-        from loantrace.bootstrap import Runtime
-        from loantrace.services.receipts import MerkleEvidence
-
-        runtime = Runtime.start(load_settings())
-        evidence = MerkleEvidence.from_json(merkle) if merkle else None
-        report = asdict(
-            runtime.verifier.verify(
-                bytes.fromhex(digest[2:]),
-                evidence,
-                chain_id=int(where["chain_id"]) if "chain_id" in where else None,
-                contract=where.get("contract_address"),
-            )
-        )
-    table = Table(title=f"Verification of {file.name}", show_header=False)
-    for key, value in report.items():
-        if value is not None and value != "":
-            table.add_row(key, str(value))
-    console.print(table)
-    if report["verdict"] != "valid":
-        raise typer.Exit(code=1)
