@@ -51,7 +51,7 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
     }
 
     /// @inheritdoc IAgreementRegistry
-    function anchorBatch(bytes32 root, uint32 count) external onlyRole(NOTARY_ROLE) {
+    function anchorBatch(bytes32 root, uint32 count, bytes32 manifestHash) external onlyRole(NOTARY_ROLE) {
         if (root == bytes32(0)) revert AgreementRegistryZeroDigest();
         if (count == 0) revert AgreementRegistryEmptyBatch(root);
         Batch storage existing = _batches[msg.sender][root];
@@ -61,7 +61,7 @@ contract AgreementRegistry is IAgreementRegistry, AccessControl, EIP712 {
         _batches[msg.sender][root] = Batch({
             lender: msg.sender, anchoredAt: uint48(block.timestamp), blockNumber: uint40(block.number)
         });
-        emit BatchAnchored(root, msg.sender, count);
+        emit BatchAnchored(root, msg.sender, count, manifestHash);
     }
 
     /// @inheritdoc IAgreementRegistry

@@ -127,8 +127,11 @@ interface IAgreementRegistry {
         bytes borrowerSignature
     );
 
-    /// @notice A Merkle root covering `count` agreements was anchored.
-    event BatchAnchored(bytes32 indexed root, address indexed lender, uint32 count);
+    /// @notice A Merkle root covering `count` agreements was anchored. `manifestHash` is the
+    /// SHA-256 of the batch's manifest (its leaves, as an OpenZeppelin StandardMerkleTree dump
+    /// in RFC 8785 canonical JSON), published off chain so that anyone can find the batch of a
+    /// digest and check the manifest against this root; zero when none was published.
+    event BatchAnchored(bytes32 indexed root, address indexed lender, uint32 count, bytes32 manifestHash);
 
     /// @notice The agreement `agreementId` was replaced by the amendment `successorId`.
     event AgreementSuperseded(bytes32 indexed agreementId, bytes32 indexed successorId, address indexed lender);
@@ -148,10 +151,11 @@ interface IAgreementRegistry {
         external
         returns (bytes32 agreementId);
 
-    /// @notice Anchor one Merkle root covering `count` agreements. Only NOTARY accounts.
+    /// @notice Anchor one Merkle root covering `count` agreements, with the SHA-256 of the
+    /// batch's published manifest (see {BatchAnchored}). Only NOTARY accounts.
     /// @dev Leaves use the StandardMerkleTree encoding of `AgreementLeaf`; signatures are checked
     /// off chain before anchoring, and on chain whenever a leaf is used ({batchedAgreement}).
-    function anchorBatch(bytes32 root, uint32 count) external;
+    function anchorBatch(bytes32 root, uint32 count, bytes32 manifestHash) external;
 
     /// @notice Notarise `amendment`, which replaces the singly notarised `previousId`. Both
     /// parties sign the amendment, so the borrower consents to the replacement.

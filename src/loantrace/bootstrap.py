@@ -16,7 +16,9 @@ from loantrace.bootstrap_chain import (
     deploy_missing,
     deployer,
     held_signers,
+    oidc_of,
     provision_roles,
+    roles_of,
 )
 from loantrace.chain.fundflow import FundFlowClient
 from loantrace.chain.guard import ChainGuard
@@ -39,13 +41,13 @@ from loantrace.domain.errors import (
 from loantrace.services.access import AccessService
 from loantrace.services.auditlog import AuditLog
 from loantrace.services.borrower import BorrowerPortal
+from loantrace.services.certificates import CertificateIssuer
 from loantrace.services.flows import FlowService
 from loantrace.services.indexer import CURSOR as INDEX_CURSOR
 from loantrace.services.indexer import Indexer
 from loantrace.services.keeper import Keeper
 from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary
-from loantrace.services.oidc import OidcVerifier
 from loantrace.services.personal import PersonalDataService
 from loantrace.services.signin import SignIn
 from loantrace.services.verify import Verifier
@@ -106,6 +108,7 @@ class Runtime:
     personal: PersonalDataService
     signin: SignIn
     borrowers: BorrowerPortal
+    certificates: CertificateIssuer
     desks: dict[str, Desk]
     regulator: Desk | None
     guard: ChainGuard
@@ -164,7 +167,7 @@ class Runtime:
             admin.resend_pending()
         roles_admin = admin or transactors[held.lenders[0].address]  # reads only, outside dev
         provision_roles(
-            _roles(node, deployment, roles_admin, settings.ledger_start_block),
+            roles_of(node, deployment, roles_admin, settings.ledger_start_block),
             held,
             grant=admin is not None,
         )
@@ -288,7 +291,7 @@ class Runtime:
             audit_log=AuditLog(uow=SqlAuditLogUnitOfWork.factory(engine)),
             access=AccessService(
                 uow=SqlAccessUnitOfWork.factory(engine),
-                oidc=_oidc(settings),
+                oidc=oidc_of(settings),
                 admin_token=(settings.admin_key.get_secret_value() if settings.admin_key else None),
             ),
             personal=PersonalDataService(
@@ -303,6 +306,12 @@ class Runtime:
                 session_seconds=settings.signin_session_seconds,
             ),
             borrowers=borrowers,
+            certificates=CertificateIssuer(
+                registry=registry,
+                uow=SqlLedgerUnitOfWork.factory(engine),
+                genesis_hash=node.genesis_hash,
+                base_url=settings.public_url,
+            ),
             desks=desks,
             guard=guard,
             telemetry=telemetry,
@@ -354,28 +363,6 @@ class Runtime:
         self.engine.dispose()
 
 
-def _oidc(settings: Settings) -> OidcVerifier | None:
-    if settings.oidc_issuer is None:
-        return None
-    jwks = settings.oidc_jwks_url or settings.oidc_issuer.rstrip("/") + "/.well-known/jwks.json"
-    return OidcVerifier(
-        issuer=settings.oidc_issuer,
-        audience=settings.oidc_audience,
-        jwks_url=jwks,
-        role_claim=settings.oidc_role_claim,
-        lender_claim=settings.oidc_lender_claim,
-    )
-
-
-def _roles(node: Node, deployment: Deployment, admin: Transactor, from_block: int) -> Roles:
-    contracts = {
-        "registry": RegistryClient(node.w3, deployment.registry, admin).contract,
-        "ledger": LedgerClient(node.w3, deployment.ledger, admin).contract,
-        "fundflow": FundFlowClient(node.w3, deployment.fundflow, admin).contract,
-    }
-    return Roles(contracts, admin, from_block)
-
-
 def admin_roles(settings: Settings, signer: Signer) -> Roles:
     """Return the role manager of the deployed contracts, sending as `signer` (their admin)."""
     node = connect(settings.rpc_url, timeout=settings.rpc_timeout_seconds)
@@ -391,4 +378,4 @@ def admin_roles(settings: Settings, signer: Signer) -> Roles:
     admin = Transactor(
         node.w3, signer, revert_decoder(), poll_latency=settings.receipt_poll_seconds
     )
-    return _roles(node, deployment, admin, settings.ledger_start_block)
+    return roles_of(node, deployment, admin, settings.ledger_start_block)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
-from loantrace.chain.fundflow import deploy_fundflow
-from loantrace.chain.ledger import deploy_ledger
+from loantrace.chain.fundflow import FundFlowClient, deploy_fundflow
+from loantrace.chain.ledger import LedgerClient, deploy_ledger
 from loantrace.chain.node import Node
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.roles import Roles
@@ -26,6 +26,7 @@ from loantrace.chain.transactor import Transactor
 from loantrace.domain.delinquency import ReminderPolicy
 from loantrace.domain.errors import ConfigurationError
 from loantrace.outbox import Outbox
+from loantrace.services.oidc import OidcVerifier
 from loantrace.settings import DEV_REGULATOR_KEY, Settings
 
 log = logging.getLogger(__name__)
@@ -211,3 +212,27 @@ def migrate_database(settings: Settings) -> str:
             return str(conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one())
     finally:
         engine.dispose()
+
+
+def oidc_of(settings: Settings) -> OidcVerifier | None:
+    """Return the verifier of the configured identity provider's JWTs, if one is set."""
+    if settings.oidc_issuer is None:
+        return None
+    jwks = settings.oidc_jwks_url or settings.oidc_issuer.rstrip("/") + "/.well-known/jwks.json"
+    return OidcVerifier(
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        jwks_url=jwks,
+        role_claim=settings.oidc_role_claim,
+        lender_claim=settings.oidc_lender_claim,
+    )
+
+
+def roles_of(node: Node, deployment: Deployment, admin: Transactor, from_block: int) -> Roles:
+    """Return the role manager of the deployed contracts, sending as `admin`."""
+    contracts = {
+        "registry": RegistryClient(node.w3, deployment.registry, admin).contract,
+        "ledger": LedgerClient(node.w3, deployment.ledger, admin).contract,
+        "fundflow": FundFlowClient(node.w3, deployment.fundflow, admin).contract,
+    }
+    return Roles(contracts, admin, from_block)

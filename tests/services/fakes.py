@@ -198,6 +198,7 @@ class LedgerTables:
 
     agreements: dict[str, AgreementRecord] = field(default_factory=dict)
     batches: dict[str, BatchRecord] = field(default_factory=dict)
+    manifests: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # sha256 -> root, body
     loans: dict[str, LoanRequest] = field(default_factory=dict)
     movements: dict[int, MovementRequest] = field(default_factory=dict)
     events: list[tuple[int, str, IndexedEvent]] = field(default_factory=list)  # chain, loan
@@ -238,6 +239,18 @@ class FakeAgreementRepository:
         if batch.root in self.tables.batches:
             raise DuplicateRecord(f"batch {batch.root}")
         self.tables.batches[batch.root] = batch
+
+    def put_manifest(self, sha256: str, root: str, lender: str, body: bytes) -> None:
+        _maybe_fail(self._fail_on, "put_manifest")
+        self.tables.manifests.setdefault(sha256, (root, body))
+
+    def manifest(self, sha256: str) -> bytes | None:
+        found = self.tables.manifests.get(sha256)
+        return None if found is None else found[1]
+
+    def manifest_of_root(self, root: str) -> tuple[str, bytes] | None:
+        found = ((h, body) for h, (r, body) in self.tables.manifests.items() if r == root)
+        return next(found, None)
 
     def mark_superseded(self, digest: str, successor: str) -> None:
         _maybe_fail(self._fail_on, "mark_superseded")

@@ -22,6 +22,7 @@ from loantrace.domain.agreement import (
 )
 from loantrace.domain.errors import AlreadyNotarised
 from loantrace.domain.hexcodec import to_hex
+from loantrace.domain.manifest import parse_manifest
 from loantrace.services.notary import Notary, Submission
 from tests.conftest import SAMPLE_TERMS
 from tests.services.fakes import FakeLedgerStore
@@ -40,6 +41,7 @@ class FakeRegistry:
         self.domain = Domain(chain_id=31_337, verifying_contract="0x" + "ee" * 20)
         self.address = self.domain.verifying_contract
         self.calls: list[tuple[str, str]] = []
+        self.manifests: list[bytes] = []
         self.on_send: Callable[[], None] | None = None  # another request, meanwhile
 
     def agreement_id(self, agreement: Agreement) -> bytes:
@@ -48,7 +50,8 @@ class FakeRegistry:
     def notarise(self, signed: SignedAgreement) -> TxResult:
         return self._send("notarise", signed.agreement.digest)
 
-    def anchor_batch(self, root: bytes, count: int) -> TxResult:
+    def anchor_batch(self, root: bytes, count: int, manifest_hash: bytes) -> TxResult:
+        self.manifests.append(manifest_hash)
         return self._send("anchor_batch", root)
 
     def revoke_batched(
@@ -165,3 +168,22 @@ def test_a_batch_that_fails_half_way_records_nothing() -> None:
     revoked = notary.revoke(bytes.fromhex(receipts[1].digest[2:]), reason=2)
     assert (revoked.status, revoked.revoke_reason) == ("revoked", 2)
     assert registry.calls[-1] == ("revoke_batched", receipts[1].digest)
+
+
+def test_a_batch_manifest_is_stored_before_its_root_is_anchored() -> None:
+    store, registry = FakeLedgerStore(), FakeRegistry()
+    notary = _notary(store, registry)
+    batch = [_submission(notary, f"manifest-{n}".encode()) for n in range(3)]
+    store.fail_on = "put_manifest"
+    with pytest.raises(OSError, match="half-way"):
+        notary.notarise_batch(batch)
+    assert registry.calls == []  # nothing anchored without its published leaves
+    store.fail_on = None
+    receipts = notary.notarise_batch(batch)
+    (sha, (root, body)) = next(iter(store.tables.manifests.items()))
+    assert registry.manifests == [bytes.fromhex(sha[2:])]
+    assert hashlib.sha256(body).hexdigest() == sha[2:]
+    parsed = parse_manifest(body, bytes.fromhex(sha[2:]))
+    assert to_hex(parsed.root) == root == receipts[0].merkle["root"]  # type: ignore[index]
+    for receipt in receipts:
+        assert parsed.index_of(bytes.fromhex(receipt.digest[2:])) is not None

@@ -10,6 +10,7 @@ from loantrace.api.audit_routes import AuditMiddleware
 from loantrace.api.audit_routes import router as audit_router
 from loantrace.api.auth import public_routes
 from loantrace.api.borrower_routes import router as borrower_router
+from loantrace.api.certificate_routes import router as certificate_router
 from loantrace.api.chain_gate import ChainGate
 from loantrace.api.flow_routes import router as flow_router
 from loantrace.api.integrity_routes import router as integrity_router
@@ -19,6 +20,8 @@ from loantrace.api.loan_routes import router as loan_router
 from loantrace.api.metrics_routes import install_metrics
 from loantrace.api.observe import RequestObserver
 from loantrace.api.personal_routes import router as personal_router
+from loantrace.api.portal_routes import install_docs
+from loantrace.api.portal_routes import router as portal_router
 from loantrace.api.ratelimit import KeyRateLimiter
 from loantrace.api.routes import router
 from loantrace.api.webhook_routes import router as webhook_router
@@ -34,7 +37,13 @@ Errors are `application/problem+json` (RFC 9457).
 
 def create_app(runtime: Runtime) -> FastAPI:
     """Return the API serving `runtime`."""
-    app = FastAPI(title="loantrace", version=__version__, description=DESCRIPTION)
+    app = FastAPI(
+        title="loantrace",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     app.state.webhooks = runtime.webhooks
     app.state.access = runtime.access
@@ -54,6 +63,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(personal_router)
     app.include_router(borrower_router)
     app.include_router(integrity_router)
+    app.include_router(portal_router)
+    install_docs(app)
+    app.include_router(certificate_router)
     latency = install_metrics(app, runtime.telemetry.registry)  # GET /metrics
     openapi.install(app, public_routes(app))
     app.add_middleware(AuditMiddleware)

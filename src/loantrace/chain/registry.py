@@ -59,6 +59,19 @@ class NotarisationLog:
     block_number: int
 
 
+@dataclass(frozen=True)
+class BatchLog:
+    """A `BatchAnchored` event: who anchored which root, and the manifest's SHA-256."""
+
+    root: bytes
+    lender: str
+    count: int
+    manifest_hash: bytes
+    tx_hash: str
+    block_number: int
+    entry: Any
+
+
 def revert_decoder() -> RevertDecoder:
     """Return a decoder for the custom errors of every loantrace contract."""
     abis = [load_artifact(name)["abi"] for name in (ARTIFACT, "LoanLedger", "FundFlow")]
@@ -87,7 +100,8 @@ def matches_build(code: bytes, artifact: dict[str, Any]) -> bool:
 class RegistryClient:
     """Typed calls to one deployed AgreementRegistry."""
 
-    def __init__(self, w3: Web3, address: str, transactor: Transactor) -> None:
+    def __init__(self, w3: Web3, address: str, transactor: Transactor | None = None) -> None:
+        """Bind to the registry at `address`; without a transactor the client only reads."""
         artifact = load_artifact(ARTIFACT)
         code = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))
         if not matches_build(code, artifact):
@@ -97,8 +111,15 @@ class RegistryClient:
         self._w3 = w3
         self.address = Web3.to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
-        self.transactor = transactor
+        self._transactor = transactor
         self.domain = Domain(chain_id=int(w3.eth.chain_id), verifying_contract=self.address)
+
+    @property
+    def transactor(self) -> Transactor:
+        """Return the sender of this client's writes; a read-only client has none."""
+        if self._transactor is None:
+            raise ConfigurationError("this registry client is read-only: it sends nothing")
+        return self._transactor
 
     # writes ---------------------------------------------------------------------------------
 
@@ -131,9 +152,16 @@ class RegistryClient:
             return None
         return self.transactor.send(call, intent=self._intent("notarise", signed.agreement))
 
-    def anchor_batch(self, root: bytes, count: int, *, dry_run: bool = False) -> TxResult | None:
-        """Anchor one Merkle root covering `count` agreements."""
-        call = self.contract.functions.anchorBatch(root, count)
+    def anchor_batch(
+        self,
+        root: bytes,
+        count: int,
+        manifest_hash: bytes = bytes(32),
+        *,
+        dry_run: bool = False,
+    ) -> TxResult | None:
+        """Anchor one Merkle root covering `count` agreements, with its manifest's SHA-256."""
+        call = self.contract.functions.anchorBatch(root, count, manifest_hash)
         if dry_run:
             self.transactor.preflight(call)
             return None
@@ -232,17 +260,31 @@ class RegistryClient:
         )
         return [_notarisation(entry) for entry in logs]
 
-    def find_batch_anchor(self, root: bytes, block_number: int) -> TxResult | None:
-        """Read our `BatchAnchored` event of `root` from the block it was anchored in."""
-        event = self.contract.events.BatchAnchored
-        logs = event.get_logs(
-            from_block=block_number,
-            to_block=block_number,
-            argument_filters={"root": root, "lender": self.transactor.address},
+    def find_batch_anchor(
+        self, root: bytes, block_number: int, lender: str | None = None
+    ) -> TxResult | None:
+        """Read the `BatchAnchored` event of `root` by `lender` (default: ours) from its block."""
+        logs = self.batch_logs(block_number, block_number, root=root, lender=lender)
+        return self._result_of(logs[0].entry) if logs else None
+
+    def batch_logs(
+        self,
+        from_block: int,
+        to_block: int | str = "latest",
+        *,
+        root: bytes | None = None,
+        lender: str | None = None,
+    ) -> list[BatchLog]:
+        """Read `BatchAnchored` events, optionally of one root and/or one lender."""
+        filters: dict[str, Any] = {}
+        if root is not None:
+            filters["root"] = root
+        if lender is not None or root is not None:
+            filters["lender"] = lender or self.transactor.address
+        logs = self.contract.events.BatchAnchored.get_logs(
+            from_block=from_block, to_block=to_block, argument_filters=filters
         )
-        for entry in logs:
-            return self._result_of(entry)
-        return None
+        return [_batch_log(entry) for entry in logs]
 
     def find_notarisation_result(self, agreement_id_: bytes, block_number: int) -> TxResult | None:
         """Return the transaction that notarised an agreement id, read back from the chain."""
@@ -269,6 +311,19 @@ class RegistryClient:
     def has_role(self, role: bytes, account: str) -> bool:
         """Return whether `account` holds `role`."""
         return bool(self.contract.functions.hasRole(role, account).call())
+
+
+def _batch_log(entry: Any) -> BatchLog:
+    args = entry["args"]
+    return BatchLog(
+        root=bytes(args["root"]),
+        lender=str(args["lender"]),
+        count=int(args["count"]),
+        manifest_hash=bytes(args["manifestHash"]),
+        tx_hash=to_hex(bytes(entry["transactionHash"])),
+        block_number=int(entry["blockNumber"]),
+        entry=entry,
+    )
 
 
 def _notarisation(entry: Any) -> NotarisationLog:

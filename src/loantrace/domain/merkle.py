@@ -71,6 +71,15 @@ class StandardMerkleTree:
         """Return the ABI types of each leaf's values."""
         return self._leaf_types
 
+    @property
+    def nodes(self) -> tuple[bytes, ...]:
+        """Return the tree array, root first, in OpenZeppelin's layout (its `tree`)."""
+        return self._tree
+
+    def tree_index(self, index: int) -> int:
+        """Return the position in the tree array of input value `index` (its `treeIndex`)."""
+        return self._position(index)
+
     def __len__(self) -> int:
         """Return the number of leaves."""
         return len(self._positions)

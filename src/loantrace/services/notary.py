@@ -26,9 +26,8 @@ from loantrace.domain.errors import (
     SignatureMismatch,
 )
 from loantrace.domain.hexcodec import ZERO32, to_hex
+from loantrace.domain.manifest import Manifest, build_manifest
 from loantrace.domain.merkle import (
-    AGREEMENT_LEAF_TYPES,
-    StandardMerkleTree,
     agreement_leaf_values,
 )
 from loantrace.domain.terms import LoanTerms
@@ -75,9 +74,13 @@ class Notary:
         signer: Signer,
         max_batch: int,
         on_batch: Callable[[int], None] = lambda agreements: None,
+        on_manifest: Callable[[Manifest], None] = lambda manifest: None,
     ) -> None:
+        """`on_manifest` publishes each batch manifest (e.g. to a mirrored folder) once it is
+        stored and before its root is anchored."""
         self._registry = registry
         self._on_batch = on_batch
+        self._on_manifest = on_manifest
         self._uow = uow
         self._signer = signer
         self._max_batch = max_batch
@@ -240,9 +243,15 @@ class Notary:
         if known:
             raise AlreadyNotarised(f"already notarised: {', '.join(sorted(known))}")
         values = [agreement_leaf_values(signed) for signed, _ in prepared]
-        tree = StandardMerkleTree.of(values, AGREEMENT_LEAF_TYPES)
+        manifest = build_manifest(values)
+        tree = manifest.tree
+        with self._uow() as uow:  # published before anchoring: the root never lacks its leaves
+            uow.agreements.put_manifest(
+                to_hex(manifest.sha256), to_hex(tree.root), self.lender, manifest.body
+            )
+        self._on_manifest(manifest)
         try:
-            result = self._registry.anchor_batch(tree.root, len(prepared))
+            result = self._registry.anchor_batch(tree.root, len(prepared), manifest.sha256)
         except AlreadyNotarised:
             result = self._recover_batch(tree.root)
         assert result is not None

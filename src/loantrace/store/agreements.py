@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from loantrace.ports.ledger import AgreementRecord, BatchRecord, DuplicateRecord
-from loantrace.store.models import AgreementRow, BatchRow, utcnow
+from loantrace.store.models import AgreementRow, BatchRow, ManifestRow, utcnow
 from loantrace.store.records import record_of
 
 
@@ -119,6 +119,32 @@ class SqlAgreementRepository:
         """Insert a batch; raise DuplicateRecord if it is stored already."""
         self._session.add(BatchRow(**asdict(batch)))
         flush_or_duplicate(self._session)
+
+    def put_manifest(self, sha256: str, root: str, lender: str, body: bytes) -> None:
+        """Store a batch manifest by its SHA-256; storing the same one again changes nothing."""
+        if self._session.get(ManifestRow, sha256) is not None:
+            return
+        try:
+            with self._session.begin_nested():  # a savepoint: a lost race undoes only this
+                self._session.add(
+                    ManifestRow(sha256=sha256, root=root, lender=lender, body=body.decode())
+                )
+        except IntegrityError:  # a concurrent writer stored the same content first
+            pass
+
+    def manifest(self, sha256: str) -> bytes | None:
+        """Return the manifest with this SHA-256 (0x hex), if stored here."""
+        row = self._session.get(ManifestRow, sha256)
+        return None if row is None else row.body.encode()
+
+    def manifest_of_root(self, root: str) -> tuple[str, bytes] | None:
+        """Return the SHA-256 and body of the manifest of the batch `root`, if stored here."""
+        row = self._session.exec(
+            select(ManifestRow)
+            .where(ManifestRow.root == root)
+            .order_by(col(ManifestRow.created_at))
+        ).first()
+        return None if row is None else (row.sha256, row.body.encode())
 
     def mark_superseded(self, digest: str, successor: str) -> None:
         """Mark `digest` superseded by `successor`."""

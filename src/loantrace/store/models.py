@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, UniqueConstraint
+from sqlalchemy import BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -38,6 +38,18 @@ class BatchRow(SQLModel, table=True):
     tx_hash: str = Field(max_length=66)
     block_number: int = Field(sa_type=BigInteger)
     block_timestamp: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ManifestRow(SQLModel, table=True):
+    """A batch manifest (its leaves, canonical JSON), stored before its root is anchored."""
+
+    __tablename__ = "batch_manifests"
+
+    sha256: str = Field(primary_key=True, max_length=66)
+    root: str = Field(max_length=66, index=True)
+    lender: str = Field(max_length=42)
+    body: str = Field(sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow)
 
 
