@@ -187,7 +187,8 @@ def test_notarise_and_verify_against_configured_node_and_database(
     (tmp_path / "local.pdf.agreement.json").write_text(json.dumps(sidecar))
     result = runner.invoke(app, ["notarise", str(document)])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["verify", str(document)])
+    where = ["--rpc", anvil.url, "--registry", domain.verifying_contract]
+    result = runner.invoke(app, ["verify", str(document), *where])  # read-only
     assert result.exit_code == 0, result.output
     assert "valid" in result.output
 

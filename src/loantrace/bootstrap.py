@@ -38,6 +38,8 @@ from loantrace.domain.errors import (
     Unauthorized,
     Unavailable,
 )
+from loantrace.domain.manifest import Manifest
+from loantrace.manifests import ManifestSource, publish_to_folder
 from loantrace.services.access import AccessService
 from loantrace.services.auditlog import AuditLog
 from loantrace.services.borrower import BorrowerPortal
@@ -231,6 +233,13 @@ class Runtime:
             replace_stuck_after=settings.replace_stuck_after_seconds,
         )
         index_on_read = node.embedded or not settings.index_in_serve
+        mirrors = [m.strip() for m in settings.manifest_mirrors.split(",") if m.strip()]
+
+        folder = settings.manifest_dir
+
+        def publisher(manifest: Manifest) -> None:
+            if folder is not None:
+                publish_to_folder(folder, manifest)
 
         def desk(signer: Signer) -> Desk:
             tx = transactors[signer.address]
@@ -246,6 +255,7 @@ class Runtime:
                     signer=signer,
                     max_batch=settings.max_batch_size,
                     on_batch=telemetry.batch_anchored,
+                    on_manifest=publisher,
                 ),
                 loans=LoanService(
                     ledger=d_ledger,
@@ -284,7 +294,12 @@ class Runtime:
             indexer=indexer,
             flows=main.flows,
             notary=main.notary,
-            verifier=Verifier(registry=registry, uow=SqlLedgerUnitOfWork.factory(engine)),
+            verifier=Verifier(
+                registry=registry,
+                uow=SqlLedgerUnitOfWork.factory(engine),
+                manifests=ManifestSource(mirrors).fetch if mirrors else None,
+                from_block=settings.ledger_start_block,
+            ),
             loans=main.loans,
             webhooks=webhooks,
             keeper=keeper,

@@ -30,6 +30,7 @@ app.add_typer(cli_access.audit_app, name="audit-log")
 app.add_typer(cli_access.personal_app, name="personal-data")
 app.add_typer(cli_roles.roles_app, name="roles")
 app.add_typer(cli_roles.keystore_app, name="keystore")
+app.command("verify-certificate")(cli_verify.verify_certificate)
 app.command("deploy")(cli_deploy.deploy)
 app.command("integrity")(cli_deploy.integrity)
 

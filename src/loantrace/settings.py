@@ -128,6 +128,21 @@ class Settings(BaseSettings):
         pattern=r"^https?://[^/\s]+(/\S*)?$",
         description="where users reach this service; borrowers' sign-in messages name it",
     )
+    read_only: bool = Field(
+        False,
+        description="`index`, `trace` and `audit` run read-only for an auditor: no key, no "
+        "deployment, no transaction; the index goes into LOANTRACE_DATABASE_URL (your own)",
+    )
+    manifest_dir: Path | None = Field(
+        None,
+        description="also publish every batch manifest as <sha256>.json in this folder (sync it "
+        "to any static host); manifests are always served at /v1/manifests/{sha256}",
+    )
+    manifest_mirrors: str = Field(
+        "",
+        description="comma-separated folders or URL templates with {sha256} where the verifier "
+        "looks for other notaries' batch manifests, to find batched documents without receipts",
+    )
     signin_session_seconds: int = Field(
         3600, ge=60, le=86_400, description="how long a borrower's sign-in lasts"
     )

@@ -113,18 +113,17 @@ def test_another_signed_version_of_a_document_is_a_record_of_its_own(
 def test_batch_retry_after_lost_database_write_adopts_the_anchored_root(
     client: TestClient, make_submission: SubmissionFactory
 ) -> None:
-    from loantrace.domain.merkle import (
-        AGREEMENT_LEAF_TYPES,
-        StandardMerkleTree,
-        agreement_leaf_values,
-    )
+    from loantrace.domain.manifest import build_manifest
+    from loantrace.domain.merkle import agreement_leaf_values
     from tests.api.conftest import json_item
 
     rt = _runtime(client)
     made = [make_submission(rt) for _ in range(3)]
     signed = [signed_for(rt, m) for m in made]
-    tree = StandardMerkleTree.of([agreement_leaf_values(s) for s in signed], AGREEMENT_LEAF_TYPES)
-    anchored = rt.registry.anchor_batch(tree.root, 3)  # mined, then the process died
+    manifest = build_manifest([agreement_leaf_values(s) for s in signed])
+    tree = manifest.tree
+    # mined, then the process died before recording it
+    anchored = rt.registry.anchor_batch(tree.root, 3, manifest.sha256)
     assert anchored is not None
     response = client.post(
         "/v1/agreements/batch", json={"agreements": [json_item(m) for m in made]}
@@ -132,6 +131,9 @@ def test_batch_retry_after_lost_database_write_adopts_the_anchored_root(
     assert response.status_code == 201, response.text
     assert response.json()["root"] == to_hex(tree.root)
     assert {r["tx_hash"] for r in response.json()["receipts"]} == {anchored.tx_hash}
+    published = client.get(f"/v1/manifests/{to_hex(manifest.sha256)}")
+    assert published.status_code == 200
+    assert published.content == manifest.body
 
 
 def test_wrong_signer_is_rejected_and_nothing_written(

@@ -130,9 +130,9 @@ def test_an_unmined_write_is_pending_then_adopted_never_sent_twice(quiet_anvil: 
 @pytest.mark.anvil
 def test_the_same_intent_with_other_call_data_is_a_conflict(quiet_anvil: Anvil) -> None:
     rt = start_runtime(connect(quiet_anvil.url))
-    call = rt.registry.contract.functions.anchorBatch(b"\x21" * 32, 1)
+    call = rt.registry.contract.functions.anchorBatch(b"\x21" * 32, 1, bytes(32))
     rt.registry.transactor.send(call, intent="anchor-21")
-    other = rt.registry.contract.functions.anchorBatch(b"\x22" * 32, 1)
+    other = rt.registry.contract.functions.anchorBatch(b"\x22" * 32, 1, bytes(32))
     with pytest.raises(Conflict, match="already sent as another transaction"):
         rt.registry.transactor.send(other, intent="anchor-21")
 

@@ -67,7 +67,7 @@ def test_a_remote_signer_signs_transactions_and_typed_data_like_the_key_would(
     assert remote.sign_typed_data(document) == local.sign_typed_data(document)
     transactor = Transactor(node.w3, remote, revert_decoder())
     admin_registry(rt).grant_notary(remote.address)
-    result = transactor.send(rt.registry.contract.functions.anchorBatch(b"\x42" * 32, 3))
+    result = transactor.send(rt.registry.contract.functions.anchorBatch(b"\x42" * 32, 3, bytes(32)))
     assert node.w3.eth.get_transaction(result.tx_hash)["from"] == remote.address
     with pytest.raises(Exception, match="remote signer"):
         RemoteSigner(url, Account.create().address).sign_typed_data(document)  # not unlocked

@@ -35,13 +35,21 @@ def deploy_fundflow(
 class FundFlowClient:
     """Typed calls to one deployed FundFlow."""
 
-    def __init__(self, w3: Web3, address: str, transactor: Transactor) -> None:
+    def __init__(self, w3: Web3, address: str, transactor: Transactor | None = None) -> None:
+        """Bind to the contract at `address`; without a transactor the client only reads."""
         artifact = load_artifact(ARTIFACT)
         if not matches_build(bytes(w3.eth.get_code(Web3.to_checksum_address(address))), artifact):
             raise ConfigurationError(f"no FundFlow of this build at {address}")
         self.address = Web3.to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
-        self.transactor = transactor
+        self._transactor = transactor
+
+    @property
+    def transactor(self) -> Transactor:
+        """Return the sender of this client's writes; a read-only client has none."""
+        if self._transactor is None:
+            raise ConfigurationError("this FundFlow client is read-only: it sends nothing")
+        return self._transactor
 
     def record_transfer(
         self,

@@ -133,7 +133,8 @@ def encode_perform_data(entries: Sequence[tuple[bytes, int, int]]) -> bytes:
 class LedgerClient:
     """Typed calls to one deployed LoanLedger."""
 
-    def __init__(self, w3: Web3, address: str, transactor: Transactor) -> None:
+    def __init__(self, w3: Web3, address: str, transactor: Transactor | None = None) -> None:
+        """Bind to the contract at `address`; without a transactor the client only reads."""
         artifact = load_artifact(ARTIFACT)
         code = bytes(w3.eth.get_code(Web3.to_checksum_address(address)))
         if not matches_build(code, artifact):
@@ -141,7 +142,14 @@ class LedgerClient:
         self._w3 = w3
         self.address = Web3.to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
-        self.transactor = transactor
+        self._transactor = transactor
+
+    @property
+    def transactor(self) -> Transactor:
+        """Return the sender of this client's writes; a read-only client has none."""
+        if self._transactor is None:
+            raise ConfigurationError("this LoanLedger client is read-only: it sends nothing")
+        return self._transactor
 
     # writes ---------------------------------------------------------------------------------
 

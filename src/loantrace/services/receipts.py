@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -98,6 +99,13 @@ class MerkleEvidence:
             signed=_signed_from_values(values),
             proof=tuple(parse_bytes32(str(p), field="merkle.proof") for p in proof_raw),
         )
+
+    @classmethod
+    def from_values(
+        cls, root: bytes, values: Sequence[object], proof: Sequence[bytes]
+    ) -> MerkleEvidence:
+        """Build evidence from a manifest's leaf values (AGREEMENT_LEAF_TYPES order)."""
+        return cls(root=root, signed=_signed_from_values(tuple(values)), proof=tuple(proof))
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object `StandardMerkleTree.verify` accepts, field by field."""

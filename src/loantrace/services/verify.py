@@ -11,6 +11,7 @@ from loantrace.chain.registry import OnChainStatus, RegistryClient
 from loantrace.domain.agreement import Domain, SignedAgreement, recover_signer
 from loantrace.domain.errors import InvalidInput, SignatureError
 from loantrace.domain.hexcodec import to_hex
+from loantrace.domain.manifest import parse_manifest
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, agreement_leaf_values, verify
 from loantrace.ports.ledger import LedgerUnitOfWork
 from loantrace.services.receipts import MerkleEvidence
@@ -57,9 +58,21 @@ class VerificationReport:
 class Verifier:
     """Answer "is this exactly the notarised document, signed by whom, when, still valid?"."""
 
-    def __init__(self, *, registry: RegistryClient, uow: Callable[[], LedgerUnitOfWork]) -> None:
+    def __init__(
+        self,
+        *,
+        registry: RegistryClient,
+        uow: Callable[[], LedgerUnitOfWork] | None,
+        manifests: Callable[[bytes], bytes | None] | None = None,
+        from_block: int = 0,
+    ) -> None:
+        """`uow` is this service's store (None: a read-only verifier with no database);
+        `manifests` fetches published batch manifests by SHA-256, so a batched document is
+        found without its receipt; `from_block` is where the registry's events begin."""
         self._registry = registry
         self._uow = uow
+        self._manifests = manifests
+        self._from_block = from_block
 
     def verify(
         self,
@@ -95,7 +108,7 @@ class Verifier:
             if found_single:
                 return found_single
         if evidence is None:
-            evidence = self._stored_evidence(key)
+            evidence = self._stored_evidence(key) or self._published_evidence(digest)
         if evidence is None:
             return self._not_found(key, "no notarisation of this digest on chain")
         if evidence.signed.agreement.digest != digest:
@@ -114,7 +127,9 @@ class Verifier:
                 merkle_root=to_hex(evidence.root),
                 merkle_proof_valid=False,
             )
-        anchor = self._registry.find_batch_anchor(evidence.root, batch.block_number)
+        anchor = self._registry.find_batch_anchor(
+            evidence.root, batch.block_number, evidence.signed.agreement.lender
+        )
         tx_hash = anchor.tx_hash if anchor is not None else None
         report = self._report(
             evidence.signed, "batch", batch.block_number, batch.timestamp, tx_hash
@@ -129,8 +144,10 @@ class Verifier:
         Our own record is read at its block; a document we never notarised is searched for
         in every `AgreementNotarised` event of its digest, by any lender.
         """
-        with self._uow() as uow:
-            row = uow.agreements.get(to_hex(digest))
+        row = None
+        if self._uow is not None:
+            with self._uow() as uow:
+                row = uow.agreements.get(to_hex(digest))
         logs = []
         if row is not None and row.mode == "single" and row.agreement_id is not None:
             own = self._registry.find_notarisation(
@@ -138,7 +155,7 @@ class Verifier:
             )
             logs = [own] if own is not None else []
         if not logs:
-            logs = self._registry.notarisations_of_digest(digest)
+            logs = self._registry.notarisations_of_digest(digest, self._from_block)
         if not logs:
             return None
         reports = []
@@ -220,7 +237,41 @@ class Verifier:
         code = self._registry.contract.w3.eth.get_code(party)  # type: ignore[arg-type]
         return mode == "single" and len(code) > 0
 
+    def _published_evidence(self, digest: bytes) -> MerkleEvidence | None:
+        """Find the batch of `digest` from the chain and the published manifests alone.
+
+        Every `BatchAnchored` event names its manifest's SHA-256; each manifest fetched is
+        checked against that hash and the anchored root before it is believed.
+        """
+        if self._manifests is None:
+            return None
+        for batch in self._registry.batch_logs(self._from_block):
+            if not any(batch.manifest_hash):
+                continue
+            body = self._manifests(batch.manifest_hash)
+            if body is None:
+                log.warning(
+                    "manifest %s of root %s not found",
+                    to_hex(batch.manifest_hash),
+                    to_hex(batch.root),
+                )
+                continue
+            try:
+                manifest = parse_manifest(body, batch.manifest_hash)
+            except InvalidInput as exc:
+                log.warning("manifest %s refused: %s", to_hex(batch.manifest_hash), exc)
+                continue
+            index = manifest.index_of(digest)
+            if manifest.root != batch.root or index is None:
+                continue
+            values = manifest.values[index]
+            proof = tuple(manifest.tree.proof(index))
+            return MerkleEvidence.from_values(batch.root, values, proof)
+        return None
+
     def _stored_evidence(self, digest: str) -> MerkleEvidence | None:
+        if self._uow is None:
+            return None
         with self._uow() as uow:
             row = uow.agreements.get(digest)
         if row is None or row.mode != "batch":
