@@ -223,14 +223,19 @@ class Settings(BaseSettings):
                     ("LOANTRACE_REGISTRY_ADDRESS", self.registry_address or self.address_book),
                     ("LOANTRACE_LEDGER_ADDRESS", self.ledger_address or self.address_book),
                     ("LOANTRACE_FUNDFLOW_ADDRESS", self.fundflow_address or self.address_book),
-                    ("LOANTRACE_DATA_KEY", self.data_key),
-                    ("LOANTRACE_MASTER_KEYS", self.master_keys),
+                    ("LOANTRACE_DATA_KEY", self.data_key or self.read_only),
+                    ("LOANTRACE_MASTER_KEYS", self.master_keys or self.read_only),
                 )
                 if not value
             ]
             if missing:
                 raise ConfigurationError(f"prod mode requires {', '.join(missing)}")
-            if not (self.notary_key or self.keystore_dir or self.remote_signer_addresses):
+            if not (
+                self.read_only
+                or self.notary_key
+                or self.keystore_dir
+                or self.remote_signer_addresses
+            ):
                 raise ConfigurationError(
                     "prod mode requires a signing account: LOANTRACE_KEYSTORE_DIR, "
                     "LOANTRACE_REMOTE_SIGNER_URL with LOANTRACE_REMOTE_SIGNER_ADDRESSES, or "
