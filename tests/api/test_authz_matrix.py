@@ -83,6 +83,13 @@ class Ctx:
         signature = Account.sign_message(encode_defunct(text=message), BORROWER.key).signature
         return {"message": message, "signature": "0x" + bytes(signature).hex()}
 
+    def manifest(self) -> str:
+        receipts = self.rt.notary.notarise_batch([self.submission().submission])
+        issued = self.rt.certificates.issue(
+            self.rt.certificates.record(bytes.fromhex(receipts[0].digest[2:]))
+        )
+        return str(issued["merkle"]["manifest_hash"])
+
     def webhook(self) -> int:
         hook, _ = self.rt.webhooks.register(
             lender=self.rt.notary.lender, url="https://lender.example/hook"
@@ -143,6 +150,14 @@ MATRIX: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
     ("POST", "/v1/agreements/{digest}/revoke"): (
         lambda c: ("POST", f"/v1/agreements/{c.agreement()}/revoke", {"json": {"reason": 1}}),
         {"lender": 200, "other_lender": 404},
+    ),
+    ("GET", "/v1/agreements/{digest}/certificate"): (
+        lambda c: ("GET", f"/v1/agreements/{c.agreement()}/certificate", {}),
+        {"lender": 200, "other_lender": 404, "borrower": 404},  # its own: test_certificate_routes
+    ),
+    ("GET", "/v1/manifests/{sha256}"): (
+        lambda c: ("GET", f"/v1/manifests/{c.manifest()}", {}),
+        {caller: 200 for caller in CALLERS},
     ),
     ("POST", "/v1/verify"): (
         lambda c: ("POST", "/v1/verify", {"data": {"digest": "0x" + "11" * 32}}),

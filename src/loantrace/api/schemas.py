@@ -139,6 +139,14 @@ class ReceiptOut(BaseModel):
     superseded_by: str | None = None
     revoke_reason: int | None = None
     merkle: MerkleOut | None = None
+    lender: str = Field(description="the lender who signed and notarised it")
+    borrower: str = Field(description="the borrower who signed it")
+    lender_signature: str = Field(description="the lender's EIP-712 signature")
+    borrower_signature: str = Field(description="the borrower's EIP-712 signature")
+    block_hash: str | None = Field(
+        None, description="hash of the anchoring block (None for records made before 0.2)"
+    )
+    genesis_hash: str = Field(description="hash of block 0: names the chain beyond its id")
 
 
 class BatchOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -113,6 +114,11 @@ class RegistryClient:
         self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact["abi"])
         self._transactor = transactor
         self.domain = Domain(chain_id=int(w3.eth.chain_id), verifying_contract=self.address)
+
+    @functools.cached_property
+    def genesis_hash(self) -> str:
+        """Return the hash of the chain's block 0, which names the chain beyond its id."""
+        return to_hex(bytes(self._w3.eth.get_block(0)["hash"]))
 
     @property
     def transactor(self) -> Transactor:

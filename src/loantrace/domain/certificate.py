@@ -5,7 +5,7 @@ digest, the chain (id and genesis hash), the registry, the anchoring transaction
 both signatures with their signers, the Merkle leaf and proof for batched agreements, and the
 checks to run. `certificate_id` is the SHA-256 of the RFC 8785 canonical JSON of the rest, so
 any edit of a field that the chain cannot vouch for (issue time, issuer, steps) still shows.
-The field-by-field format is `docs/certificate.md` (format `loantrace-certificate/1`).
+The format (`loantrace-certificate/1`) is described field by field in the README.
 """
 
 from __future__ import annotations

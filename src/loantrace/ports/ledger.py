@@ -42,6 +42,7 @@ class AgreementRecord:
     batch_root: str | None = None
     leaf_index: int | None = None
     proof_json: str | None = None
+    block_hash: str | None = None
 
 
 @dataclass(frozen=True)

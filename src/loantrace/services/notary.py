@@ -392,6 +392,7 @@ def _record(
         tx_hash=result.tx_hash,
         block_number=result.block_number,
         block_timestamp=result.block_timestamp,
+        block_hash=result.block_hash,
         batch_root=batch_root,
         leaf_index=leaf_index,
         proof_json=proof_json,

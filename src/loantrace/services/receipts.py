@@ -61,6 +61,8 @@ class StoredAgreement(Protocol):
     def batch_root(self) -> str | None: ...
     @property
     def proof_json(self) -> str | None: ...
+    @property
+    def block_hash(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,12 @@ class Receipt:
     superseded_by: str | None
     revoke_reason: int | None
     merkle: dict[str, Any] | None
+    lender: str
+    borrower: str
+    lender_signature: str
+    borrower_signature: str
+    block_hash: str | None
+    genesis_hash: str
 
 
 def signed_of(record: StoredAgreement) -> SignedAgreement:
@@ -169,6 +177,12 @@ def receipt_of(record: StoredAgreement, registry: RegistryClient) -> Receipt:
         superseded_by=record.superseded_by,
         revoke_reason=record.revoke_reason,
         merkle=merkle,
+        lender=record.lender,
+        borrower=record.borrower,
+        lender_signature=record.lender_signature,
+        borrower_signature=record.borrower_signature,
+        block_hash=record.block_hash,
+        genesis_hash=registry.genesis_hash,
     )
 
 

@@ -75,6 +75,7 @@ class AgreementRow(SQLModel, table=True):
     tx_hash: str = Field(max_length=66)
     block_number: int = Field(sa_type=BigInteger)
     block_timestamp: int = Field(sa_type=BigInteger)
+    block_hash: str | None = Field(default=None, max_length=66)  # None: recorded before 0009
     batch_root: str | None = Field(default=None, foreign_key="batches.root", max_length=66)
     leaf_index: int | None = None
     proof_json: str | None = None

@@ -1,4 +1,4 @@
-"""batch manifests: the leaves of each Merkle batch, published by their SHA-256
+"""batch manifests (the leaves of each Merkle batch, by SHA-256); agreements keep block hashes
 
 Revision ID: 0009
 Revises: 0008
@@ -30,9 +30,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sha256"),
     )
     op.create_index("ix_batch_manifests_root", "batch_manifests", ["root"])
+    with op.batch_alter_table("agreements", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("block_hash", text(length=66), nullable=True))
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    with op.batch_alter_table("agreements", schema=None) as batch_op:
+        batch_op.drop_column("block_hash")
     op.drop_index("ix_batch_manifests_root", table_name="batch_manifests")
     op.drop_table("batch_manifests")
