@@ -9,6 +9,12 @@ STAMP_NODE := node_modules/.installed
 SLITHER_VENV := .venv-slither
 STAMP_SLITHER := $(SLITHER_VENV)/.installed
 SLITHER_VERSION := 0.11.6
+# Debian packages the tests drive for real: chromium (the portal's browser tests, through
+# Playwright with its executable path) and poppler-utils (pdfsig, pdftoppm: an independent
+# reader of the signed certificate PDFs).
+STAMP_APT := $(VENV)/.apt-installed
+APT_PACKAGES := chromium poppler-utils
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck unit compile bench serve clean
 
@@ -24,6 +30,12 @@ $(STAMP_NODE): package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(STAMP_APT):
+	@mkdir -p $(VENV)
+	@if ! command -v chromium >/dev/null || ! command -v pdfsig >/dev/null; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_PACKAGES); fi
+	touch $@
+
 $(STAMP_SLITHER):
 	$(PYTHON) -m venv $(SLITHER_VENV)
 	$(SLITHER_VENV)/bin/pip install --quiet slither-analyzer==$(SLITHER_VERSION)
@@ -32,7 +44,7 @@ $(STAMP_SLITHER):
 demo: $(STAMP_PY)
 	$(BIN)/loantrace demo
 
-test: $(STAMP_PY) $(STAMP_NODE) $(STAMP_SLITHER) lint typecheck unit
+test: $(STAMP_PY) $(STAMP_NODE) $(STAMP_SLITHER) $(STAMP_APT) lint typecheck unit
 
 lint: $(STAMP_PY)
 	$(BIN)/ruff check src tests scripts
@@ -44,7 +56,7 @@ typecheck: $(STAMP_PY)
 # Two pytest-xdist workers, each given whole test files (module fixtures run once); each
 # worker is its own session with its own anvil, PostgreSQL database and contract deployment.
 # `$(BIN)/pytest` alone runs the same suite in one process.
-unit: $(STAMP_PY) $(STAMP_NODE) $(STAMP_SLITHER)
+unit: $(STAMP_PY) $(STAMP_NODE) $(STAMP_SLITHER) $(STAMP_APT)
 	$(BIN)/pytest -n 2 --dist loadfile
 
 compile: $(STAMP_PY) $(STAMP_NODE)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loantrace.auditor import AuditorRuntime
+from loantrace.bootstrap_auditor import AuditorRuntime
 from loantrace.devtools.demo import DemoResult
 from loantrace.devtools.demo_flows import run_flow_demo
 from loantrace.domain.errors import ConfigurationError

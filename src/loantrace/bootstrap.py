@@ -20,6 +20,7 @@ from loantrace.bootstrap_chain import (
     provision_roles,
     roles_of,
 )
+from loantrace.bootstrap_pdf import CertificatePdf
 from loantrace.chain.fundflow import FundFlowClient
 from loantrace.chain.guard import ChainGuard
 from loantrace.chain.ledger import LedgerClient
@@ -326,6 +327,7 @@ class Runtime:
                 uow=SqlLedgerUnitOfWork.factory(engine),
                 genesis_hash=node.genesis_hash,
                 base_url=settings.public_url,
+                render_pdf=CertificatePdf(settings),
             ),
             desks=desks,
             guard=guard,

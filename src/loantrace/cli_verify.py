@@ -130,21 +130,10 @@ def _verify_read_only(
     manifests: list[str],
     from_block: int,
 ) -> dict[str, Any]:
-    from loantrace.chain.node import connect
-    from loantrace.chain.registry import RegistryClient
-    from loantrace.manifests import ManifestSource
+    from loantrace.bootstrap_auditor import read_only_verifier
     from loantrace.services.receipts import MerkleEvidence
-    from loantrace.services.verify import Verifier
 
-    node = connect(rpc)
-    client = RegistryClient(node.w3, registry)  # read-only: no transactor, no key
-    source = ManifestSource(manifests)
-    verifier = Verifier(
-        registry=client,
-        uow=None,
-        manifests=source.fetch if source else None,
-        from_block=from_block,
-    )
+    verifier, node = read_only_verifier(rpc, registry, manifests, from_block)
     report = verifier.verify(
         bytes.fromhex(digest[2:]),
         MerkleEvidence.from_json(merkle) if merkle else None,

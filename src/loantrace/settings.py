@@ -128,6 +128,15 @@ class Settings(BaseSettings):
         pattern=r"^https?://[^/\s]+(/\S*)?$",
         description="where users reach this service; borrowers' sign-in messages name it",
     )
+    pdf_signing_key_file: Path | None = Field(
+        None, description="PEM private key that signs certificate PDFs (PAdES); dev: self-signed"
+    )
+    pdf_signing_cert_file: Path | None = Field(
+        None, description="PEM X.509 certificate (chain) of that key, from a CA readers trust"
+    )
+    pdf_signing_key_password: SecretStr | None = Field(
+        None, description="password of LOANTRACE_PDF_SIGNING_KEY_FILE, if it is encrypted"
+    )
     read_only: bool = Field(
         False,
         description="`index`, `trace` and `audit` run read-only for an auditor: no key, no "

@@ -117,3 +117,32 @@ def test_accept_chooses_pdf_or_json(
     assert kind.startswith("application/pdf" if pdf else "application/json")
     if pdf:
         assert response.content.startswith(b"%PDF-")
+
+
+def test_the_pdf_is_signed_by_the_service_and_carries_the_certificate(
+    client: TestClient, make_submission: SubmissionFactory
+) -> None:
+    import io
+    import json
+
+    from cryptography import x509
+    from pypdf import PdfReader
+
+    from loantrace.bootstrap_pdf import dev_identity_dir
+    from loantrace.pdf import validate_signed_pdf
+
+    rt = _rt(client)
+    digest = rt.notary.notarise(make_submission(rt).submission).digest
+    url = f"/v1/agreements/{digest}/certificate"
+    cert = client.get(url).json()
+    pdf = client.get(url, headers={"Accept": "application/pdf"}).content
+    root = x509.load_pem_x509_certificate(
+        (dev_identity_dir(rt.settings) / "pdf-signing-cert.pem").read_bytes()
+    )
+    check = validate_signed_pdf(pdf, [root])
+    assert check.ok, check.detail
+    attached = PdfReader(io.BytesIO(pdf)).attachments["certificate.json"][0]
+    assert json.loads(attached)["agreement"] == cert["agreement"]
+    tampered = bytearray(pdf)
+    tampered[200] ^= 0x01  # a byte early in the file, inside the signed range
+    assert not validate_signed_pdf(bytes(tampered), [root]).ok

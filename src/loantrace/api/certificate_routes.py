@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from loantrace.api.auth import PrincipalDep, PublicLimited, allow, confine
 from loantrace.api.chain_gate import ChainBound
-from loantrace.api.deps import RuntimeDep
 from loantrace.api.patterns import Bytes32
 from loantrace.domain.hexcodec import parse_bytes32
 from loantrace.services.certificates import CertificateIssuer
@@ -36,7 +35,6 @@ def certificate(
     request: Request,
     principal: PrincipalDep,
     issuer: IssuerDep,
-    runtime: RuntimeDep,
     digest: Annotated[Bytes32, Path(description="SHA-256 of the agreement document, hex")],
 ) -> Response:
     """Return the evidence certificate of an agreement: to its lender and to the borrower who
@@ -47,11 +45,9 @@ def certificate(
     confine(principal, owner, f"agreement {record.digest}")
     issued = issuer.issue(record)
     if _wants_pdf(request.headers.get("accept", "")):
-        from loantrace.api.certificate_pdf import signed_pdf
-
         name = f"certificate-{record.digest[2:18]}.pdf"
         return Response(
-            signed_pdf(issued, runtime.settings),
+            issuer.pdf(issued),
             media_type=PDF,
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

@@ -22,7 +22,7 @@ from loantrace.domain.certificate import (
     parse_certificate,
     seal,
 )
-from loantrace.domain.errors import InvalidInput, NotFound, SignatureError
+from loantrace.domain.errors import InvalidInput, NotFound, SignatureError, Unavailable
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.merkle import agreement_leaf_values, verify
 from loantrace.ports.ledger import AgreementRecord, LedgerUnitOfWork
@@ -47,8 +47,11 @@ class CertificateIssuer:
         genesis_hash: str,
         base_url: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        render_pdf: Callable[[dict[str, Any]], bytes] | None = None,
     ) -> None:
-        """`base_url` is where the public verification page is (the QR code's target)."""
+        """`base_url` is where the public verification page is (the QR code's target);
+        `render_pdf` renders and signs a certificate as PDF."""
+        self._render_pdf = render_pdf
         self._registry = registry
         self._uow = uow
         self._genesis = genesis_hash
@@ -62,6 +65,12 @@ class CertificateIssuer:
         if record is None or record.agreement_id is None:
             raise NotFound(f"no agreement {to_hex(digest)} is notarised here")
         return record
+
+    def pdf(self, certificate: dict[str, Any]) -> bytes:
+        """Return the signed PDF of an issued certificate."""
+        if self._render_pdf is None:
+            raise Unavailable("this service renders no PDF certificates")
+        return self._render_pdf(certificate)
 
     def manifest(self, sha256: bytes) -> bytes:
         """Return a batch manifest published here, by its SHA-256; NotFound otherwise."""

@@ -1,5 +1,5 @@
-"""A read-only runtime for auditors and regulators: index the chain into a database of their
-own, then trace and audit from it, with no key and no transaction.
+"""Read-only wiring for auditors: a verifier with no key and no database, and an index of the
+chain in a database of their own to trace and audit from, with no key and no transaction.
 
 `LOANTRACE_READ_ONLY=true` makes `loantrace index`, `trace` and `audit` use it: they need a
 node (`LOANTRACE_RPC_URL`), the contracts (`LOANTRACE_ADDRESS_BOOK`, or the three address
@@ -19,8 +19,10 @@ from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import RegistryClient
 from loantrace.domain.delinquency import ReminderPolicy
 from loantrace.domain.errors import ConfigurationError
+from loantrace.manifests import ManifestSource
 from loantrace.services.flows import FlowService
 from loantrace.services.indexer import Indexer
+from loantrace.services.verify import Verifier
 from loantrace.settings import Settings
 from loantrace.store.db import bind_chain, check_binding, init_schema, make_engine, read_binding
 
@@ -99,3 +101,19 @@ class AuditorRuntime:
     def close(self) -> None:
         """Release the database pool."""
         self.engine.dispose()
+
+
+def read_only_verifier(
+    rpc_url: str, registry: str, manifests: list[str], from_block: int
+) -> tuple[Verifier, Node]:
+    """Return a verifier with no key and no database: the node and the published manifests."""
+    node = connect(rpc_url)
+    client = RegistryClient(node.w3, registry)  # no transactor: it only reads
+    source = ManifestSource(manifests)
+    verifier = Verifier(
+        registry=client,
+        uow=None,
+        manifests=source.fetch if source else None,
+        from_block=from_block,
+    )
+    return verifier, node
