@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from loantrace.api.app import create_app
 from loantrace.api.auth import api_routes, rule_of
+from loantrace.api.portal_routes import build
 from loantrace.bootstrap import Runtime
 from loantrace.chain.node import connect
 from loantrace.devtools.sample_terms import terms_at
@@ -165,6 +166,14 @@ MATRIX: dict[tuple[str, str], tuple[Builder, dict[str, int]]] = {
     ),
     ("GET", "/v1/integrity"): (
         lambda c: ("GET", "/v1/integrity", {}),
+        {caller: 200 for caller in CALLERS},
+    ),
+    **{
+        ("GET", path): (lambda c, p=path: ("GET", p, {}), {caller: 200 for caller in CALLERS})
+        for path in ("/", "/lender", "/regulator", "/borrower", "/docs", "/portal/meta.json")
+    },
+    ("GET", "/static/{version}/{path:path}"): (
+        lambda c: ("GET", f"/static/{build()}/js/verify.js", {}),
         {caller: 200 for caller in CALLERS},
     ),
     ("GET", "/healthz"): (lambda c: ("GET", "/healthz", {}), {caller: 200 for caller in CALLERS}),

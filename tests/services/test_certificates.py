@@ -200,6 +200,22 @@ FIELDS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
     "merkle.leaf_values": ("batch", _set("merkle.leaf_values.3", _flip_hex), "proof_mismatch"),
     "merkle.root": ("batch", _set("merkle.root", _flip_hex), "anchor_mismatch"),
     "merkle.manifest_hash": ("batch", _set("merkle.manifest_hash", _flip_hex), "anchor_mismatch"),
+    "chain.eip712_domain": (
+        "single",
+        _set("chain.eip712_domain", lambda v: dict(v, version="3")),
+        "wrong_chain",
+    ),
+    "merkle.leaf_types": (
+        "batch",
+        _set("merkle.leaf_types.0", lambda v: "bytes31"),
+        "proof_mismatch",
+    ),
+    "merkle.leaf_values (length)": (
+        "batch",
+        _set("merkle.leaf_values", lambda v: v[:-1]),
+        "proof_mismatch",
+    ),
+    "issuer (a float)": ("single", _set("issuer", lambda v: dict(v, x=1.5)), "malformed"),
     "anchor.mode": ("batch", _set("anchor.mode", lambda v: "single"), "malformed"),
     "issued_at": (
         "single",

@@ -20,7 +20,6 @@ import rfc8785
 from loantrace.domain.agreement import Agreement, Domain, SignedAgreement
 from loantrace.domain.errors import InvalidInput
 from loantrace.domain.hexcodec import parse_address, parse_bytes32, parse_hex, to_hex
-from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, leaf_values_from_json
 
 FORMAT = "loantrace-certificate/1"
 MERKLE_FORMAT = "standard-v1"
@@ -103,7 +102,7 @@ class ParsedCertificate:
     block_timestamp: int
     merkle_root: bytes | None
     leaf_types: tuple[str, ...]
-    leaf_values: tuple[object, ...]
+    leaf_values: list[Any]  # as written; the proof check parses them
     proof: tuple[bytes, ...]
     manifest_hash: bytes | None
 
@@ -140,22 +139,21 @@ def parse_certificate(data: object) -> ParsedCertificate:
     root: bytes | None = None
     manifest: bytes | None = None
     types: tuple[str, ...] = ()
-    values: tuple[object, ...] = ()
+    raw_values: list[Any] = []
     proof: tuple[bytes, ...] = ()
     if mode == "batch":
         if not isinstance(merkle, dict) or merkle.get("format") != MERKLE_FORMAT:
             raise InvalidInput(f"a batched certificate needs merkle of format {MERKLE_FORMAT}")
         root = _b32(merkle, "merkle", "root")
         types = tuple(str(t) for t in _list(merkle, "merkle", "leaf_types"))
-        if types != AGREEMENT_LEAF_TYPES:
-            raise InvalidInput(f"merkle.leaf_types must be {list(AGREEMENT_LEAF_TYPES)}")
-        values = leaf_values_from_json(_list(merkle, "merkle", "leaf_values"), types)
+        raw_values = _list(merkle, "merkle", "leaf_values")  # judged by the proof check
         proof = tuple(
             parse_bytes32(str(p), field="merkle.proof") for p in _list(merkle, "merkle", "proof")
         )
         manifest = _b32(merkle, "merkle", "manifest_hash")
     elif merkle is not None:
         raise InvalidInput("a single record's certificate has merkle null")
+    _no_floats(data, "certificate")
     if doc.get("hash_algorithm") != "sha256":
         raise InvalidInput("document.hash_algorithm must be sha256")
     _str(data, "certificate", "certificate_id")
@@ -174,10 +172,29 @@ def parse_certificate(data: object) -> ParsedCertificate:
         block_timestamp=_int(anchor, "anchor", "block_timestamp"),
         merkle_root=root,
         leaf_types=types,
-        leaf_values=values,
+        leaf_values=raw_values,
         proof=proof,
         manifest_hash=manifest,
     )
+
+
+def eip712_domain_matches(data: dict[str, Any]) -> bool:
+    """Return whether the certificate names the registry's EIP-712 domain name and version."""
+    chain = data.get("chain")
+    domain = chain.get("eip712_domain") if isinstance(chain, dict) else None
+    return domain == {"name": Domain.NAME, "version": Domain.VERSION}
+
+
+def _no_floats(value: object, where: str) -> None:
+    """Refuse numbers that are not integers: canonical JSON of floats is not portable."""
+    if isinstance(value, float):
+        raise InvalidInput(f"{where} holds a number that is not an integer")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_floats(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _no_floats(item, f"{where}[{index}]")
 
 
 def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -18,13 +18,19 @@ from loantrace.domain.certificate import (
     STEPS,
     ParsedCertificate,
     certificate_id,
+    eip712_domain_matches,
     iso_time,
     parse_certificate,
     seal,
 )
 from loantrace.domain.errors import InvalidInput, NotFound, SignatureError, Unavailable
 from loantrace.domain.hexcodec import to_hex
-from loantrace.domain.merkle import agreement_leaf_values, verify
+from loantrace.domain.merkle import (
+    AGREEMENT_LEAF_TYPES,
+    agreement_leaf_values,
+    leaf_values_from_json,
+    verify,
+)
 from loantrace.ports.ledger import AgreementRecord, LedgerUnitOfWork
 from loantrace.services.receipts import MerkleEvidence, signed_of
 
@@ -259,6 +265,8 @@ def _chain(cert: ParsedCertificate, reader: ChainEvidence, registry: str | None)
         raise _Failed("wrong_chain", "the node's genesis block is not the certified one")
     if registry is not None and registry.lower() != cert.contract.lower():
         raise _Failed("wrong_chain", f"the certificate names registry {cert.contract}")
+    if not eip712_domain_matches(cert.raw):
+        raise _Failed("wrong_chain", "chain.eip712_domain is not the registry's domain")
     if not reader.is_registry_build():
         raise _Failed("wrong_chain", f"{cert.contract} holds no AgreementRegistry of this build")
     return f"chain {chain_id}, genesis {to_hex(genesis.hash)}"
@@ -318,9 +326,17 @@ def _signatures(cert: ParsedCertificate, chain_id: int) -> str:
 
 def _proof(cert: ParsedCertificate) -> str:
     assert cert.merkle_root is not None
-    if tuple(cert.leaf_values) != agreement_leaf_values(cert.signed):
+    if cert.leaf_types != AGREEMENT_LEAF_TYPES:
+        raise _Failed("proof_mismatch", f"leaf_types are not {list(AGREEMENT_LEAF_TYPES)}")
+    try:
+        values = leaf_values_from_json(cert.leaf_values, AGREEMENT_LEAF_TYPES)
+    except InvalidInput as exc:
+        raise _Failed(
+            "proof_mismatch", f"the leaf values are not an agreement leaf: {exc}"
+        ) from None
+    if values != agreement_leaf_values(cert.signed):
         raise _Failed("proof_mismatch", "the leaf values are not the agreement's fields")
-    if not verify(cert.merkle_root, cert.leaf_types, cert.leaf_values, cert.proof):
+    if not verify(cert.merkle_root, cert.leaf_types, values, cert.proof):
         raise _Failed("proof_mismatch", "the proof does not lead to the root")
     return f"the leaf is under root {to_hex(cert.merkle_root)}"
 
