@@ -67,3 +67,49 @@ def test_an_auditor_runtime_names_what_it_lacks(tmp_path: Path) -> None:
                 database_url=f"sqlite:///{tmp_path / 'a.db'}",
             )
         )
+
+
+def test_the_cli_indexes_and_audits_read_only_for_an_auditor(
+    anvil_chain: BoundChain, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    rt = bound_runtime(anvil_chain)
+    findings = run_flow_demo(rt, DemoResult(rt.node.chain_id, rt.registry.address, "x"))
+    rt.close()
+    stock = next(f.loan_id for f in findings if str(f.rule) == "prohibited_use")
+    node, deployment = anvil_chain.node, anvil_chain.deployment
+    head = node.head()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "LOANTRACE_MODE": "prod",
+        "LOANTRACE_READ_ONLY": "true",
+        "LOANTRACE_RPC_URL": node.w3.provider.endpoint_uri,  # type: ignore[attr-defined]
+        "LOANTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'auditor.db'}",
+        "LOANTRACE_REGISTRY_ADDRESS": deployment.registry,
+        "LOANTRACE_LEDGER_ADDRESS": deployment.ledger,
+        "LOANTRACE_FUNDFLOW_ADDRESS": deployment.fundflow,
+        "LOANTRACE_LEDGER_START_BLOCK": str(deployment.start_block),
+        "LOANTRACE_INDEX_CONFIRMATIONS": "0",
+    }
+    cli = str(Path(sys.executable).with_name("loantrace"))
+
+    def run(*args: str) -> dict[str, object]:
+        done = subprocess.run(
+            [cli, *args, "--json"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        result: dict[str, object] = json.loads(done.stdout)  # one JSON document
+        return result
+
+    assert int(run("index", "--once")["events"]) > 0  # type: ignore[call-overload]
+    audit = run("audit", "--loan", stock)
+    assert "prohibited_use" in {f["rule"] for f in audit["findings"]}  # type: ignore[attr-defined]
+    assert node.head() == head
+    assert list(home.iterdir()) == []

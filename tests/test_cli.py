@@ -241,3 +241,58 @@ def test_trace_and_audit_commands_print_findings(
         assert rule in result.output
     result = runner.invoke(app, ["audit", "--loan", stock, "--api", api_url])
     assert "prohibited_use" in result.output
+
+
+def test_trace_and_audit_print_json_alone_on_stdout(
+    api_url: str, embedded_runtime: Runtime
+) -> None:
+    from loantrace.devtools.demo import DemoResult
+    from loantrace.devtools.demo_flows import run_flow_demo
+
+    rt = embedded_runtime
+    findings = run_flow_demo(rt, DemoResult(rt.node.chain_id, rt.registry.address, "x"))
+    stock = next(f.loan_id for f in findings if str(f.rule) == "prohibited_use")
+    traced = runner.invoke(app, ["trace", stock, "--policy", "haircut", "--json", "--api", api_url])
+    assert traced.exit_code == 0, traced.output
+    graph = json.loads(traced.stdout)
+    assert {"loan_id", "policy", "max_hops", "truncated", "nodes", "edges", "destinations"} <= set(
+        graph
+    )
+    assert graph["loan_id"] == stock
+    assert graph["policy"] == "haircut"
+    assert "SECURITIES" in {d["category"] for d in graph["destinations"]}
+    assert all(e["evidence"]["tx_hash"].startswith("0x") for e in graph["edges"])
+    audited = runner.invoke(app, ["audit", "--severity", "high", "--json", "--api", api_url])
+    assert audited.exit_code == 0, audited.output
+    report = json.loads(audited.stdout)
+    assert report["count"] == len(report["findings"]) > 0
+    assert {"prohibited_use", "loan_repays_loan", "round_trip"} <= {
+        f["rule"] for f in report["findings"]
+    }
+    assert {f["severity"] for f in report["findings"]} == {"high"}
+
+
+def test_sign_and_notarise_report_json_over_http(
+    api_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = tmp_path / "loan-json.pdf"
+    document.write_bytes(b"%PDF-1.7 loan json")
+    terms = tmp_path / "terms.json"
+    terms.write_text(json.dumps(SAMPLE_TERMS.to_json()))
+    monkeypatch.setenv("LOANTRACE_BORROWER_KEY", to_hex(bytes(Account.create().key)))
+    options = ["--terms", str(terms), "--borrower-commitment", "0x" + "5a" * 32]
+    signed = runner.invoke(app, ["sign", str(document), *options, "--api", api_url, "--json"])
+    assert signed.exit_code == 0, signed.output
+    sidecar = json.loads(signed.stdout)
+    assert sidecar["sidecar"] == str(tmp_path / "loan-json.pdf.agreement.json")
+    assert sidecar["digest"] == to_hex(document_digest(document.read_bytes()))
+    assert sidecar["disclosure"]["instalments"] == SAMPLE_TERMS.instalments
+    notarised = runner.invoke(app, ["notarise", str(document), "--json", "--api", api_url])
+    assert notarised.exit_code == 0, notarised.output
+    result = json.loads(notarised.stdout)
+    assert [n["digest"] for n in result["notarised"]] == [sidecar["digest"]]
+    assert result["notarised"][0]["mode"] == "single"
+    again = runner.invoke(app, ["notarise", str(document), "--force", "--json", "--api", api_url])
+    assert again.exit_code == 0, again.output
+    recovered = json.loads(again.stdout)["recovered"]  # asked the service, sent nothing
+    assert [r["tx_hash"] for r in recovered] == [result["notarised"][0]["tx_hash"]]

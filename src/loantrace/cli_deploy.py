@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from loantrace.cli_common import console, err_console, fail, load_settings, setup_logging
+from loantrace.cli_common import (
+    JsonOption,
+    console,
+    emit,
+    err_console,
+    fail,
+    load_settings,
+    plain,
+    setup_logging,
+)
 from loantrace.domain.errors import LoantraceError
 
 if TYPE_CHECKING:
@@ -51,6 +60,7 @@ def deploy(
     lpr_bps: Annotated[
         int | None, typer.Option(help="LPR at deployment, bps (default LOANTRACE_LPR_BPS)")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Deploy AgreementRegistry, LoanLedger and FundFlow, grant roles, hand them to --admin."""
     from loantrace.bootstrap_chain import deployer_transactor
@@ -74,7 +84,9 @@ def deploy(
         deployment.check_chain_runs(node.w3, built_for)
         path = addressbook.book_path(out, node.chain_id)
         existing = addressbook.load(path) if path.exists() else None
-        console.print(f"chain {node.chain_id}, deployer {signer.address}, EVM {built_for}")
+        (err_console if as_json else console).print(
+            f"chain {node.chain_id}, deployer {signer.address}, EVM {built_for}"
+        )
         outcome = deployment.run(
             node,
             deployer_transactor(node, signer),
@@ -85,7 +97,7 @@ def deploy(
     except LoantraceError as exc:
         fail(str(exc))
     book = outcome.book
-    if outcome.nothing_to_do:
+    if outcome.nothing_to_do and not as_json:
         console.print(
             f"nothing to deploy: {path} matches the artifacts and the code on chain {book.chain_id}"
         )
@@ -96,7 +108,31 @@ def deploy(
                 f"[yellow]the deployment's admin is {book.admin} and it granted what the book "
                 "lists; other role changes are the admin's: `loantrace roles grant`[/yellow]"
             )
-    _print_book(book, path)
+    report = _book_json(book, path) | {
+        "deployed": list(outcome.deployed),
+        "sent": outcome.sent,
+        "nothing_to_do": outcome.nothing_to_do,
+    }
+    emit(report, as_json, lambda _: _print_book(book, path))
+
+
+def _book_json(book: AddressBook, path: Path) -> dict[str, Any]:
+    return {
+        "address_book": str(path),
+        "chain_id": book.chain_id,
+        "genesis_hash": book.genesis_hash,
+        "contracts": {
+            name: {
+                "address": entry.address,
+                "block_number": entry.block_number,
+                "tx_hash": entry.tx_hash,
+            }
+            for name, entry in book.contracts.items()
+        },
+        "roles": {role: list(accounts) for role, accounts in sorted(book.roles.items())},
+        "deployer": book.deployer,
+        "admin": book.admin,
+    }
 
 
 def integrity(
@@ -110,6 +146,7 @@ def integrity(
     source: Annotated[
         bool, typer.Option(help="also compare the artifacts with a fresh compile (solc-js)")
     ] = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Compare the code on chain with the committed build (and the build with the source);
     exit 0 on a match, 1 on a mismatch."""
@@ -149,7 +186,7 @@ def integrity(
         )
     except LoantraceError as exc:
         fail(str(exc))
-    _print_report(report)
+    emit(plain(report) | {"ok": report.ok}, as_json, lambda _: _print_report(report))
     if not report.ok:
         raise typer.Exit(code=1)
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from loantrace.cli_common import console, fail, load_settings, setup_logging
+from loantrace.cli_common import JsonOption, console, emit, fail, load_settings, setup_logging
 
 if TYPE_CHECKING:
     from loantrace.chain.roles import Roles
     from loantrace.chain.signers import Signer
+    from loantrace.chain.transactor import TxResult
 
 roles_app = typer.Typer(help="Grant, revoke and list on-chain roles (sent as the admin).")
 keystore_app = typer.Typer(help="Encrypted keystores for signing accounts.")
@@ -75,6 +76,23 @@ def _roles(
     return admin_roles(settings, signer)
 
 
+def _change(role: str, account: str, sent: list[TxResult], granted: bool) -> dict[str, Any]:
+    return {
+        "action": "grant" if granted else "revoke",
+        "role": role,
+        "account": account,
+        "transactions": [{"tx_hash": r.tx_hash, "block_number": r.block_number} for r in sent],
+    }
+
+
+def _print_change(change: dict[str, Any]) -> None:
+    done, word = ("granted", "to") if change["action"] == "grant" else ("revoked", "from")
+    count = len(change["transactions"])
+    console.print(f"{done} {change['role']} {word} {change['account']} ({count} transactions)")
+    for tx in change["transactions"]:
+        console.print(f"  {tx['tx_hash']} in block {tx['block_number']}")
+
+
 @roles_app.command("grant")
 def grant(
     role: Annotated[str, typer.Argument(help=ROLE_HELP)],
@@ -83,13 +101,11 @@ def grant(
     password_file: PasswordFileOption = None,
     remote_signer: RemoteOption = None,
     sender: FromOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Grant a role (on every contract it spans); a role already held is left alone."""
     roles = _roles(keystore, password_file, remote_signer, sender)
-    sent = roles.grant(role, account)
-    console.print(f"granted {role} to {account} ({len(sent)} transactions)")
-    for result in sent:
-        console.print(f"  {result.tx_hash} in block {result.block_number}")
+    emit(_change(role, account, roles.grant(role, account), True), as_json, _print_change)
 
 
 @roles_app.command("revoke")
@@ -100,15 +116,15 @@ def revoke(
     password_file: PasswordFileOption = None,
     remote_signer: RemoteOption = None,
     sender: FromOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Revoke a role (on every contract it spans); a role not held is left alone."""
     roles = _roles(keystore, password_file, remote_signer, sender)
-    sent = roles.revoke(role, account)
-    console.print(f"revoked {role} from {account} ({len(sent)} transactions)")
+    emit(_change(role, account, roles.revoke(role, account), False), as_json, _print_change)
 
 
 @roles_app.command("list")
-def list_roles() -> None:
+def list_roles(as_json: JsonOption = False) -> None:
     """List who holds each role now (read from the chain; no key needed)."""
     from loantrace.bootstrap import admin_roles
     from loantrace.chain.signers import RemoteSigner
@@ -116,9 +132,16 @@ def list_roles() -> None:
     settings = load_settings()
     setup_logging(settings.log_level)
     nobody = RemoteSigner("http://unused.invalid", "0x" + "00" * 20)  # reads send nothing
+    members = [
+        {"role": m.role, "account": m.account} for m in admin_roles(settings, nobody).members()
+    ]
+    emit({"members": members}, as_json, _print_members)
+
+
+def _print_members(listed: dict[str, Any]) -> None:
     table = Table("role", "account")
-    for member in admin_roles(settings, nobody).members():
-        table.add_row(member.role, member.account)
+    for member in listed["members"]:
+        table.add_row(member["role"], member["account"])
     console.print(table)
 
 
@@ -126,6 +149,7 @@ def list_roles() -> None:
 def create_keystore(
     out: Annotated[Path, typer.Argument(help="the keystore file to write (must not exist)")],
     password_file: PasswordFileOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Make a new random account in an encrypted keystore; print its address only."""
     from loantrace.chain.signers import write_keystore
@@ -134,4 +158,4 @@ def create_keystore(
     if out.exists():
         fail(f"{out} exists; a keystore is never overwritten")
     address = write_keystore(secrets.token_bytes(32), password, out)
-    console.print(address)
+    emit({"address": address, "keystore": str(out)}, as_json, lambda k: print(k["address"]))

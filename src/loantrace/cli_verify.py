@@ -14,14 +14,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from loantrace.cli_common import ApiOption, console, fail, http
+from loantrace.cli_common import ApiOption, JsonOption, console, fail, http
 from loantrace.domain.errors import LoantraceError
 
 RpcOption = Annotated[
     str | None,
     typer.Option("--rpc", envvar="LOANTRACE_RPC_URL", help="JSON-RPC URL of a node of the chain"),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
 
 
 def verify(
