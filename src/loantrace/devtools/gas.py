@@ -11,7 +11,8 @@ from loantrace.chain.ledger import encode_perform_data
 from loantrace.devtools.sample_terms import terms_at
 from loantrace.domain.agreement import Agreement, sign_agreement
 from loantrace.domain.digest import document_digest
-from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, StandardMerkleTree, agreement_leaf_values
+from loantrace.domain.manifest import build_manifest
+from loantrace.domain.merkle import agreement_leaf_values
 from loantrace.domain.terms import LoanTerms
 from loantrace.services.notary import Submission
 
@@ -77,10 +78,8 @@ def measure(runtime: Runtime, sizes: tuple[int, ...] = BATCH_SIZES) -> list[GasL
         prepared = [
             runtime.notary.prepare(s)[0] for s in _submissions(runtime, size, f"batch{size}")
         ]
-        tree = StandardMerkleTree.of(
-            [agreement_leaf_values(s) for s in prepared], AGREEMENT_LEAF_TYPES
-        )
-        anchored = runtime.registry.anchor_batch(tree.root, size)
+        manifest = build_manifest([agreement_leaf_values(s) for s in prepared])
+        anchored = runtime.registry.anchor_batch(manifest.root, size, manifest.sha256)
         assert anchored is not None
         lines.append(GasLine(f"anchorBatch ({size} documents)", size, anchored.gas_used))
     return lines
