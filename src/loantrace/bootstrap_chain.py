@@ -16,6 +16,7 @@ from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 
+from loantrace.chain.crypto import require_native
 from loantrace.chain.fundflow import FundFlowClient, deploy_fundflow
 from loantrace.chain.ledger import LedgerClient, deploy_ledger
 from loantrace.chain.node import Node
@@ -51,7 +52,9 @@ class Deployment:
 
 
 def held_signers(settings: Settings) -> HeldSigners:
-    """Load every configured signer; split lenders from the regulator."""
+    """Load every configured signer; split lenders from the regulator (after checking that
+    signatures run on native secp256k1: prod refuses the pure-Python fallback)."""
+    require_native(settings.mode)
     found: list[Signer] = []
     key = settings.notary_key_hex()
     if key is not None:
