@@ -9,12 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.abi import decode as abi_decode
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from loantrace.chain.artifacts import load_artifact
 from loantrace.chain.registry import ARTIFACT, matches_build
+from loantrace.domain.errors import ChainError
 from loantrace.domain.hexcodec import to_hex
+
+
+def _bytes(value: Any) -> bytes:
+    """Return a JSON-RPC hex string (or bytes) as bytes."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    return bytes.fromhex(str(value).removeprefix("0x"))
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,18 @@ class TxFacts:
     succeeded: bool
     to: str | None
     events: tuple[RegistryEvent, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the chain says now about one anchored agreement, read in one JSON-RPC batch."""
+
+    head: int
+    status: int
+    successor: bytes
+    reason: int
+    anchored_by: str | None  # the lender of the record or batch; None when there is none
+    anchor_block_hash: bytes | None  # None when the node lacks the block
 
 
 class ChainEvidence:
@@ -122,6 +143,65 @@ class ChainEvidence:
         """Return (status, successor, reason) of an agreement id from `statusOf`."""
         status, successor, reason = self._contract.functions.statusOf(agreement_id).call()
         return int(status), bytes(successor), int(reason)
+
+    def snapshot(
+        self, agreement_id: bytes, *, anchor_block: int, batch: tuple[str, bytes] | None
+    ) -> Snapshot:
+        """Read head, status, record (single) or batch (`(lender, root)`), and the anchor
+        block's hash, in one JSON-RPC batch: one round trip, however many agreements exist."""
+        if not hasattr(self._w3.provider, "make_batch_request"):  # the in-process test chain
+            return self._snapshot_one_by_one(agreement_id, anchor_block, batch)
+        status_call = self._contract.encode_abi("statusOf", args=[agreement_id])
+        if batch is None:
+            anchor_call = self._contract.encode_abi("recordOf", args=[agreement_id])
+            anchor_type = "(address,uint48,uint40,uint8)"
+        else:
+            anchor_call = self._contract.encode_abi("batchOf", args=[batch[0], batch[1]])
+            anchor_type = "(address,uint48,uint40)"
+        requests: list[tuple[str, list[Any]]] = [
+            ("eth_blockNumber", []),
+            ("eth_call", [{"to": self.registry, "data": status_call}, "latest"]),
+            ("eth_call", [{"to": self.registry, "data": anchor_call}, "latest"]),
+            ("eth_getBlockByNumber", [hex(anchor_block), False]),
+        ]
+        head, status_raw, anchor_raw, block = self._batch(requests)
+        status, successor, reason = abi_decode(["uint8", "bytes32", "uint8"], _bytes(status_raw))
+        ((lender, *_rest),) = abi_decode([anchor_type], _bytes(anchor_raw))
+        return Snapshot(
+            head=head if isinstance(head, int) else int(head, 16),
+            status=int(status),
+            successor=bytes(successor),
+            reason=int(reason),
+            anchored_by=None if int(lender, 16) == 0 else Web3.to_checksum_address(lender),
+            anchor_block_hash=_bytes(block["hash"]) if block else None,
+        )
+
+    def _snapshot_one_by_one(
+        self, agreement_id: bytes, anchor_block: int, batch: tuple[str, bytes] | None
+    ) -> Snapshot:
+        status, successor, reason = self.status(agreement_id)
+        lender = self.record_lender(agreement_id) if batch is None else self.batch_lender(*batch)
+        block = self.block(anchor_block)
+        return Snapshot(
+            head=self.head(),
+            status=status,
+            successor=successor,
+            reason=reason,
+            anchored_by=lender,
+            anchor_block_hash=block.hash if block else None,
+        )
+
+    def _batch(self, requests: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Send `requests` as one JSON-RPC batch: one round trip."""
+        provider: Any = self._w3.provider
+        answers = provider.make_batch_request(requests)
+        if not isinstance(answers, list):
+            raise ChainError(f"the node refused a batch: {answers.get('error')}")
+        by_id = sorted(answers, key=lambda a: int(a["id"]))
+        errors = [a["error"] for a in by_id if "error" in a]
+        if errors:
+            raise ChainError(f"the node answered an error: {errors[0]}")
+        return [a["result"] for a in by_id]
 
     def _has_code(self) -> bool:
         return len(self._w3.eth.get_code(self.registry)) > 0
