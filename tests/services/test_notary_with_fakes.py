@@ -42,6 +42,7 @@ class FakeRegistry:
         self.address = self.domain.verifying_contract
         self.calls: list[tuple[str, str]] = []
         self.manifests: list[bytes] = []
+        self.genesis_hash = "0x" + "99" * 32
         self.on_send: Callable[[], None] | None = None  # another request, meanwhile
 
     def agreement_id(self, agreement: Agreement) -> bytes:
