@@ -285,7 +285,11 @@ def test_progress_is_drawn_on_stderr_of_a_terminal_and_never_on_stdout(
     )
     os.close(out_slave)
     os.close(err_slave)
-    assert process.wait(timeout=120) == 0
+    try:
+        assert process.wait(timeout=120) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()  # never left running when the test fails
     for reader in readers:
         reader.join(timeout=10)
     stdout, stderr = (b"".join(chunks).decode(errors="replace") for chunks in outputs)
