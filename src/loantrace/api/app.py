@@ -35,6 +35,24 @@ Errors are `application/problem+json` (RFC 9457).
 """
 
 
+def app_from_environment() -> FastAPI:
+    """Build one API worker of `serve --workers N`: its own runtime from the settings.
+
+    `serve` has deployed and bound everything before it starts the workers, and runs the
+    background loops (keeper, indexer, batcher) itself; every worker shares the node, the
+    database and the signing keys' locks, so their state is safe across workers. A worker
+    stops with `serve`, even when `serve` is killed.
+    """
+    from loantrace.chain.localnode import die_with_parent
+    from loantrace.settings import Settings
+
+    die_with_parent()
+    runtime = Runtime.start(Settings())
+    app = create_app(runtime)
+    app.router.on_shutdown.append(runtime.close)
+    return app
+
+
 def create_app(runtime: Runtime) -> FastAPI:
     """Return the API serving `runtime`."""
     app = FastAPI(

@@ -58,9 +58,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask Linux to send SIGTERM to the node when `serve` dies, even by SIGKILL; anvil
-    writes its state on SIGTERM."""
+def die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Ask Linux to send SIGTERM to this process when its parent dies, even by SIGKILL (the
+    node of `serve`: anvil writes its state on SIGTERM; and `serve`'s API workers)."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -90,7 +90,7 @@ class LocalNode:
             args,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self._wait_ready()
 
