@@ -82,10 +82,10 @@ def index(
     setup_logging(current.log_level)
     if current.embedded:
         fail("the embedded chain lives inside `loantrace serve`, which indexes on read")
-    runtime = _start(current)
-    stop = threading.Event()
+    stop = threading.Event()  # a signal while starting stops it cleanly once started
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    runtime = _start(current)
     chunk = int(current.index_max_range)
     try:
         while not stop.is_set():  # a signal ends the loop between ranges, never inside one

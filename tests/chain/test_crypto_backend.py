@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from eth_keys.main import KeyAPI
 from eth_keys.backends import NativeECCBackend
+from eth_keys.main import KeyAPI
 
 from loantrace.chain import crypto
 from loantrace.domain.errors import ConfigurationError

@@ -16,7 +16,9 @@ from loantrace.bootstrap import Runtime
 from loantrace.chain.node import connect
 from loantrace.devtools.anvil import Anvil
 from loantrace.domain.hexcodec import to_hex
+from loantrace.services.indexer import CURSOR
 from loantrace.settings import Settings
+from loantrace.store.db import read_cursor
 from loantrace.store.models import ChainEventRow
 from tests.conftest import SubmissionFactory, service_env
 
@@ -46,15 +48,24 @@ def test_concurrent_indexer_processes_write_every_event_once(
         for log in logs
     ]
     first = rt.node.head() + 1  # compare what was written during the run
+    started = time.monotonic()
     try:
         for _ in range(WRITES):  # events arrive while every indexer polls
             rt.notary.notarise(make_submission(rt).submission)
-        time.sleep(1.5)
+        head, deadline = rt.node.head(), time.monotonic() + 60
+        while (read_cursor(rt.engine, name=CURSOR) or 0) < head and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # every indexer is up (about 3 s to start) before it is asked to stop
+        time.sleep(max(0.0, started + 8 - time.monotonic()))
     finally:
         for process in indexers:
             process.send_signal(signal.SIGINT)
         codes = [p.wait(timeout=30) for p in indexers]
-    crashed = [log.read_text()[-2000:] for log, code in zip(logs, codes, strict=True) if code]
+    crashed = [
+        f"exit {code}: {log.read_text()[-2000:]}"
+        for log, code in zip(logs, codes, strict=True)
+        if code
+    ]
     with Session(rt.engine) as session:
         rows = session.exec(
             select(ChainEventRow).where(ChainEventRow.chain_id == rt.node.chain_id)
