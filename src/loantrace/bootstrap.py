@@ -11,7 +11,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from loantrace.bootstrap_chain import (
-    Deployment,
     addresses_of,
     deploy_missing,
     deployer,
@@ -20,13 +19,13 @@ from loantrace.bootstrap_chain import (
     provision_roles,
     roles_of,
 )
+from loantrace.bootstrap_chain import admin_roles as admin_roles  # its home before 0.3
 from loantrace.bootstrap_pdf import CertificatePdf
 from loantrace.chain.fundflow import FundFlowClient
 from loantrace.chain.guard import ChainGuard
 from loantrace.chain.ledger import LedgerClient
 from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import RegistryClient, revert_decoder
-from loantrace.chain.roles import Roles
 from loantrace.chain.signers import LocalSigner, Signer
 from loantrace.chain.transactor import Transactor
 from loantrace.domain.delinquency import ReminderPolicy
@@ -43,11 +42,13 @@ from loantrace.domain.manifest import Manifest
 from loantrace.manifests import ManifestSource, publish_to_folder
 from loantrace.services.access import AccessService
 from loantrace.services.auditlog import AuditLog
+from loantrace.services.batcher import Batcher
 from loantrace.services.borrower import BorrowerPortal
 from loantrace.services.certificates import CertificateIssuer
 from loantrace.services.flows import FlowService
 from loantrace.services.indexer import CURSOR as INDEX_CURSOR
 from loantrace.services.indexer import Indexer
+from loantrace.services.intake import Intake
 from loantrace.services.keeper import Keeper
 from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary
@@ -67,6 +68,7 @@ from loantrace.store.db import (
     save_cursor,
 )
 from loantrace.store.ledger import SqlLedgerUnitOfWork
+from loantrace.store.locks import NamedLocks
 from loantrace.store.outbox import SqlOutbox
 from loantrace.store.personal import SqlPersonalUnitOfWork
 from loantrace.store.webhooks import SqlWebhookUnitOfWork
@@ -86,6 +88,8 @@ class Desk:
     notary: Notary
     loans: LoanService
     flows: FlowService
+    intake: Intake  # agreements queued for the next Merkle batch (202)
+    batcher: Batcher  # closes and anchors those batches
 
 
 @dataclass
@@ -242,22 +246,36 @@ class Runtime:
             if folder is not None:
                 publish_to_folder(folder, manifest)
 
+        locks = NamedLocks(engine)  # one batcher per lender at a time, across processes
+
         def desk(signer: Signer) -> Desk:
             tx = transactors[signer.address]
             d_registry = RegistryClient(node.w3, deployment.registry, tx)
             d_ledger = LedgerClient(node.w3, deployment.ledger, tx)
             d_fundflow = FundFlowClient(node.w3, deployment.fundflow, tx)
+            notary = Notary(
+                registry=d_registry,
+                uow=SqlLedgerUnitOfWork.factory(engine),
+                signer=signer,
+                max_batch=settings.max_batch_size,
+                on_batch=telemetry.batch_anchored,
+                on_manifest=publisher,
+            )
+            batcher = Batcher(
+                notary=notary,
+                uow=SqlLedgerUnitOfWork.factory(engine),
+                lock=locks.held,
+                max_size=min(settings.queue_batch_size, settings.max_batch_size),
+                window_seconds=settings.queue_window_ms / 1000,
+            )
             return Desk(
                 signer=signer,
                 registry=d_registry,
-                notary=Notary(
-                    registry=d_registry,
-                    uow=SqlLedgerUnitOfWork.factory(engine),
-                    signer=signer,
-                    max_batch=settings.max_batch_size,
-                    on_batch=telemetry.batch_anchored,
-                    on_manifest=publisher,
+                notary=notary,
+                intake=Intake(
+                    notary=notary, uow=SqlLedgerUnitOfWork.factory(engine), on_queued=batcher.notify
                 ),
+                batcher=batcher,
                 loans=LoanService(
                     ledger=d_ledger,
                     uow=SqlLedgerUnitOfWork.factory(engine),
@@ -336,6 +354,16 @@ class Runtime:
         )
 
     @property
+    def intake(self) -> Intake:
+        """Return the first lender's batch intake (reads any lender's queued agreements)."""
+        return self.desks[self.signer.address.lower()].intake
+
+    @property
+    def batchers(self) -> list[Batcher]:
+        """Return one batcher per lender whose key this service holds."""
+        return [desk.batcher for desk in self.desks.values()]
+
+    @property
     def account(self) -> LocalAccount:
         """Return the first lender's local account (dev and tests; a remote one has none)."""
         if not isinstance(self.signer, LocalSigner):
@@ -378,21 +406,3 @@ class Runtime:
     def close(self) -> None:
         """Release the database pool."""
         self.engine.dispose()
-
-
-def admin_roles(settings: Settings, signer: Signer) -> Roles:
-    """Return the role manager of the deployed contracts, sending as `signer` (their admin)."""
-    node = connect(settings.rpc_url, timeout=settings.rpc_timeout_seconds)
-    if node.embedded:
-        raise ConfigurationError("roles live on a real chain: set LOANTRACE_RPC_URL")
-    settings, addresses = addresses_of(settings)
-    if None in addresses:
-        raise ConfigurationError(
-            "set LOANTRACE_REGISTRY_ADDRESS, LOANTRACE_LEDGER_ADDRESS, LOANTRACE_FUNDFLOW_ADDRESS"
-        )
-    registry, ledger, fundflow = (str(a) for a in addresses)
-    deployment = Deployment(registry, ledger, fundflow, deployed_at=None)
-    admin = Transactor(
-        node.w3, signer, revert_decoder(), poll_latency=settings.receipt_poll_seconds
-    )
-    return roles_of(node, deployment, admin, settings.ledger_start_block)

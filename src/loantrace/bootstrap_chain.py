@@ -19,7 +19,7 @@ from eth_utils.address import to_checksum_address
 from loantrace.chain.crypto import require_native
 from loantrace.chain.fundflow import FundFlowClient, deploy_fundflow
 from loantrace.chain.ledger import LedgerClient, deploy_ledger
-from loantrace.chain.node import Node
+from loantrace.chain.node import Node, connect
 from loantrace.chain.registry import RegistryClient, revert_decoder
 from loantrace.chain.roles import Roles
 from loantrace.chain.signers import LocalSigner, RemoteSigner, Signer, keystore_signers
@@ -239,3 +239,21 @@ def roles_of(node: Node, deployment: Deployment, admin: Transactor, from_block: 
         "fundflow": FundFlowClient(node.w3, deployment.fundflow, admin).contract,
     }
     return Roles(contracts, admin, from_block)
+
+
+def admin_roles(settings: Settings, signer: Signer) -> Roles:
+    """Return the role manager of the deployed contracts, sending as `signer` (their admin)."""
+    node = connect(settings.rpc_url, timeout=settings.rpc_timeout_seconds)
+    if node.embedded:
+        raise ConfigurationError("roles live on a real chain: set LOANTRACE_RPC_URL")
+    settings, addresses = addresses_of(settings)
+    if None in addresses:
+        raise ConfigurationError(
+            "set LOANTRACE_REGISTRY_ADDRESS, LOANTRACE_LEDGER_ADDRESS, LOANTRACE_FUNDFLOW_ADDRESS"
+        )
+    registry, ledger, fundflow = (str(a) for a in addresses)
+    deployment = Deployment(registry, ledger, fundflow, deployed_at=None)
+    admin = Transactor(
+        node.w3, signer, revert_decoder(), poll_latency=settings.receipt_poll_seconds
+    )
+    return roles_of(node, deployment, admin, settings.ledger_start_block)

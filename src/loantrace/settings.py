@@ -93,6 +93,31 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="largest upload")
     max_batch_size: int = Field(4096, ge=1, le=65536, description="most agreements in one batch")
+    default_anchoring: Literal["single", "batch"] = Field(
+        "single",
+        description="how POST /v1/agreements anchors when the request does not say (form field "
+        "`anchoring`, or `Prefer: respond-async` for batch): single = its own transaction, "
+        "201 with the receipt; batch = queued for the next Merkle batch, 202 with a status URL",
+    )
+    queue_batch_size: int = Field(
+        256,
+        ge=1,
+        le=65536,
+        description="a batch of queued agreements closes when it holds this many (at most "
+        "LOANTRACE_MAX_BATCH_SIZE)",
+    )
+    queue_window_ms: int = Field(
+        500,
+        ge=1,
+        le=600_000,
+        description="a batch of queued agreements also closes when its oldest has waited this "
+        "long (ms); acceptance to anchoring then takes about this plus one block",
+    )
+    batcher_in_serve: bool = Field(
+        True,
+        description="`serve` anchors queued agreements itself (safe with several processes: "
+        "one closes a lender's batches at a time); off: run `loantrace batcher` apart",
+    )
     receipt_poll_seconds: float = Field(0.01, gt=0, le=5, description="receipt poll interval")
     receipt_timeout_seconds: float = Field(
         120.0, gt=0, description="wait for a receipt at most; then 202 with a status URL"

@@ -16,6 +16,8 @@ from loantrace.ports.ledger import (
     IndexedEvent,
     LoanRequest,
     MovementRequest,
+    QueuedAgreement,
+    QueueHead,
 )
 from loantrace.ports.webhooks import Attempt, Delivery, Reminder, Secrets, Webhook
 
@@ -199,6 +201,7 @@ class LedgerTables:
     agreements: dict[str, AgreementRecord] = field(default_factory=dict)
     batches: dict[str, BatchRecord] = field(default_factory=dict)
     manifests: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # sha256 -> root, body
+    queued: dict[str, QueuedAgreement] = field(default_factory=dict)
     loans: dict[str, LoanRequest] = field(default_factory=dict)
     movements: dict[int, MovementRequest] = field(default_factory=dict)
     events: list[tuple[int, str, IndexedEvent]] = field(default_factory=list)  # chain, loan
@@ -264,6 +267,47 @@ class FakeAgreementRepository:
         old = self.tables.agreements.get(digest)
         if old is not None:
             self.tables.agreements[digest] = replace(old, status="revoked", revoke_reason=reason)
+
+    def queued(self, digest: str) -> QueuedAgreement | None:
+        return self.tables.queued.get(digest)
+
+    def enqueue(self, item: QueuedAgreement) -> None:
+        _maybe_fail(self._fail_on, "enqueue")
+        if item.digest in self.tables.queued:
+            raise DuplicateRecord(f"queued agreement {item.digest}")
+        self.tables.queued[item.digest] = item
+
+    def _waiting(self, lender: str) -> list[QueuedAgreement]:
+        mine = [q for q in self.tables.queued.values() if q.lender == lender]
+        return sorted(
+            (q for q in mine if q.batch_root is None), key=lambda q: (q.accepted_at, q.digest)
+        )
+
+    def queue_head(self, lender: str) -> QueueHead:
+        waiting = self._waiting(lender)
+        return QueueHead(len(waiting), waiting[0].accepted_at if waiting else None)
+
+    def next_queued(self, lender: str, limit: int) -> list[QueuedAgreement]:
+        return self._waiting(lender)[:limit]
+
+    def assign(self, digests: Sequence[str], root: str) -> int:
+        _maybe_fail(self._fail_on, "assign")
+        assigned = 0
+        for digest in digests:
+            item = self.tables.queued.get(digest)
+            if item is not None and item.batch_root is None:
+                self.tables.queued[digest] = replace(item, batch_root=root)
+                assigned += 1
+        return assigned
+
+    def assigned(self, lender: str) -> list[QueuedAgreement]:
+        mine = [q for q in self.tables.queued.values() if q.lender == lender and q.batch_root]
+        return sorted(mine, key=lambda q: (q.batch_root or "", q.accepted_at, q.digest))
+
+    def dequeue(self, digests: Sequence[str]) -> None:
+        _maybe_fail(self._fail_on, "dequeue")
+        for digest in digests:
+            self.tables.queued.pop(digest, None)
 
 
 class FakeLoanRepository:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Path, Query, Response, UploadFile
 from pydantic import ValidationError
 
 from loantrace.api.auth import (
@@ -26,8 +26,10 @@ from loantrace.api.deps import (
     VerifierDep,
 )
 from loantrace.api.patterns import EIP55, Address, Bytes32, Signature
+from loantrace.api.queued import ACCEPTED, Anchoring, IntakeDep, accepted, prefers_async, queued_out
 from loantrace.api.schemas import (
     AgreementIn,
+    AgreementStatusOut,
     BatchIn,
     BatchOut,
     ReceiptOut,
@@ -44,6 +46,7 @@ from loantrace.domain.errors import InvalidInput, PayloadTooLarge, Unauthorized
 from loantrace.domain.hexcodec import parse_address, parse_bytes32, parse_signature, to_hex
 from loantrace.domain.terms import LoanTerms
 from loantrace.presenters import receipt_json
+from loantrace.services.intake import Queued
 from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary, Submission
 from loantrace.services.receipts import MerkleEvidence, Receipt
@@ -125,6 +128,8 @@ def receipt_out(receipt: Receipt) -> ReceiptOut:
 @router.post(
     "/v1/agreements",
     status_code=201,
+    response_model=ReceiptOut,
+    responses=ACCEPTED,
     tags=["agreements"],
     dependencies=[LENDER, ChainBound],
     openapi_extra=DOCUMENT_OR_DIGEST,
@@ -132,6 +137,7 @@ def receipt_out(receipt: Receipt) -> ReceiptOut:
 def notarise(
     principal: PrincipalDep,
     notary: NotaryDep,
+    intake: IntakeDep,
     settings: SettingsDep,
     response: Response,
     borrower: Annotated[Address, Form(description=f"borrower's signing address; {EIP55}")],
@@ -147,8 +153,20 @@ def notarise(
     supersedes: Annotated[
         Bytes32 | None, Form(description="agreement id (or local digest) this amendment replaces")
     ] = None,
-) -> ReceiptOut:
-    """Notarise one signed agreement (a document upload or its digest) on chain."""
+    anchoring: Annotated[
+        Anchoring | None,
+        Form(
+            description="single: its own transaction, 201 with the receipt; batch: 202, queued "
+            "for the next Merkle batch; default LOANTRACE_DEFAULT_ANCHORING (amendments: single)"
+        ),
+    ] = None,
+    prefer: Annotated[
+        str | None,
+        Header(description="`respond-async` (RFC 7240) asks for batch when `anchoring` is unset"),
+    ] = None,
+) -> ReceiptOut | Response:
+    """Notarise one signed agreement (a document upload or its digest) on chain, in its own
+    transaction (201 with the receipt) or in the next Merkle batch (202 with a status URL)."""
     _signs_for(principal, notary)
     submission = Submission(
         digest=_digest_of(settings, document, digest),
@@ -163,6 +181,16 @@ def notarise(
         ),
         supersedes=parse_bytes32(supersedes, field="supersedes") if supersedes else None,
     )
+    asks_async = anchoring is None and prefers_async(prefer)
+    mode = anchoring or ("batch" if asks_async else settings.default_anchoring)
+    batch = mode == "batch" and (anchoring is not None or submission.supersedes is None)
+    if batch or (submission.supersedes is None and intake.queued(submission.digest)):
+        # Queued already (a repeat asking for single too): its acceptance, not a 2nd anchor.
+        outcome = intake.accept(submission)
+        if isinstance(outcome, Queued):
+            return accepted(outcome, preference_applied=asks_async)
+        response.status_code = 200  # notarised already: its receipt, nothing queued
+        return receipt_out(outcome)
     receipt, new = notary.notarise_once(submission)
     if not new:
         response.status_code = 200  # a retry: the first receipt, nothing sent again
@@ -225,9 +253,18 @@ DigestPath = Annotated[Bytes32, Path(description="SHA-256 of the agreement docum
 
 @router.get("/v1/agreements/{digest}", tags=["agreements"], dependencies=[READERS, ChainBound])
 def get_agreement(
-    principal: PrincipalDep, notary: NotaryDep, loans: LoansDep, digest: DigestPath
-) -> ReceiptOut:
-    """Return the status and receipt of a notarised agreement (a lender: its own only)."""
+    principal: PrincipalDep,
+    notary: NotaryDep,
+    loans: LoansDep,
+    intake: IntakeDep,
+    digest: DigestPath,
+) -> AgreementStatusOut:
+    """Return the status and receipt of a notarised agreement, or the acceptance of one
+    queued for the next batch (a lender: its own only)."""
+    queued = intake.queued(parse_bytes32(digest, field="digest"))  # first: it moves, once
+    if queued is not None:
+        confine(principal, queued.lender, f"agreement {queued.digest}")
+        return queued_out(queued)
     value = _own_agreement(principal, loans, digest)
     return receipt_out(notary.receipt(value))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -147,6 +148,36 @@ class ReceiptOut(BaseModel):
         None, description="hash of the anchoring block (None for records made before 0.2)"
     )
     genesis_hash: str = Field(description="hash of block 0: names the chain beyond its id")
+
+
+class QueuedOut(BaseModel):
+    """An agreement accepted for the next Merkle batch and not anchored yet: checked and
+    stored; its receipt (with the Merkle proof) is at `status_url` once the batch is mined."""
+
+    digest: str
+    status: Literal["queued"] = "queued"
+    mode: Literal["batch"] = "batch"
+    lender: str = Field(description="the lender who signed it and will anchor it")
+    accepted_at: datetime = Field(description="when it was accepted (UTC); a repeat keeps it")
+    status_url: str = Field(description="GET it: this shape while queued, then the receipt")
+
+
+AgreementStatusOut = Annotated[ReceiptOut | QueuedOut, Field(discriminator="status")]
+"""A notarised agreement's receipt, or a queued one's acceptance."""
+
+
+class PendingOut(BaseModel):
+    """A transaction recorded and broadcast but not mined within the receipt timeout: it is
+    not lost (the sender resends it); a retry of the request adopts it."""
+
+    status: Literal["pending"]
+    tx_hash: str
+    status_url: str = Field(description="GET it for where the transaction stands")
+    detail: str
+
+
+AcceptedOut = Annotated[QueuedOut | PendingOut, Field(discriminator="status")]
+"""A 202: queued for the next batch, or sent and not mined yet."""
 
 
 class BatchOut(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from loantrace.domain.errors import Conflict
@@ -55,6 +56,33 @@ class BatchRecord:
     tx_hash: str
     block_number: int
     block_timestamp: int
+
+
+@dataclass(frozen=True)
+class QueuedAgreement:
+    """A checked, fully signed agreement accepted for the next Merkle batch, kept until the
+    batch that anchors it is recorded. `batch_root` is set when a batcher claims it for a
+    batch, before the root is sent: a retry rebuilds exactly that batch, whose leaves are its
+    agreements in (accepted_at, digest) order."""
+
+    digest: str
+    lender: str
+    borrower: str
+    borrower_commitment: str
+    terms_digest: str
+    terms_json: str
+    lender_signature: str
+    borrower_signature: str
+    accepted_at: datetime
+    batch_root: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueHead:
+    """How many of a lender's queued agreements wait for a batch, and since when."""
+
+    waiting: int
+    oldest: datetime | None
 
 
 @dataclass(frozen=True)
@@ -134,6 +162,36 @@ class AgreementRepository(Protocol):
     def mark_superseded(self, digest: str, successor: str) -> None: ...
 
     def mark_revoked(self, digest: str, reason: int) -> None: ...
+
+    def queued(self, digest: str) -> QueuedAgreement | None:
+        """Return the agreement queued for a batch under `digest`, if any."""
+        ...
+
+    def enqueue(self, item: QueuedAgreement) -> None:
+        """Queue an agreement for a batch; raise DuplicateRecord if `digest` is queued."""
+        ...
+
+    def queue_head(self, lender: str) -> QueueHead:
+        """Return how many of `lender`'s queued agreements wait unassigned, oldest when."""
+        ...
+
+    def next_queued(self, lender: str, limit: int) -> list[QueuedAgreement]:
+        """Return up to `limit` unassigned queued agreements, by (accepted_at, digest)."""
+        ...
+
+    def assign(self, digests: Sequence[str], root: str) -> int:
+        """Claim unclaimed queued agreements for the batch `root`; return how many were
+        still unclaimed (and are now claimed)."""
+        ...
+
+    def assigned(self, lender: str) -> list[QueuedAgreement]:
+        """Return `lender`'s queued agreements claimed for a batch, by (root, accepted_at,
+        digest): each batch's leaves in order."""
+        ...
+
+    def dequeue(self, digests: Sequence[str]) -> None:
+        """Remove queued agreements (their batch is recorded, or they are void)."""
+        ...
 
 
 class LoanRepository(Protocol):

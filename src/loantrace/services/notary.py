@@ -9,19 +9,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from loantrace.chain.registry import RegistryClient
-from loantrace.chain.signers import Signer
+from loantrace.chain.signers import LocalSigner, Signer
 from loantrace.chain.transactor import TxResult
 from loantrace.domain.agreement import (
     Agreement,
     Domain,
     SignedAgreement,
     revocation_typed_data,
+    sign_agreement,
     typed_data,
 )
 from loantrace.domain.errors import (
     AlreadyNotarised,
+    ChainError,
     InvalidInput,
-    NotActive,
     NotFound,
     SignatureMismatch,
 )
@@ -33,10 +34,16 @@ from loantrace.domain.merkle import (
 from loantrace.domain.terms import LoanTerms
 from loantrace.ports.ledger import (
     AgreementRecord,
-    AgreementRepository,
     BatchRecord,
     DuplicateRecord,
     LedgerUnitOfWork,
+)
+from loantrace.services.notary_records import (
+    check_borrower_signature,
+    record_of_signed,
+    require_active,
+    require_active_id,
+    terms_json,
 )
 from loantrace.services.receipts import MerkleEvidence, Receipt, receipt_of, signed_of
 
@@ -113,12 +120,9 @@ class Notary:
 
     def prepare(self, submission: Submission) -> tuple[SignedAgreement, LoanTerms]:
         """Build the agreement, add the lender signature if missing, check both signatures."""
-        agreement = self.agreement_of(submission)
-        signed = self.countersign(
-            agreement,
-            submission.borrower_signature,
-            submission.lender_signature,
-            terms=submission.terms,
+        agreement = self.agreement_of(submission)  # hashes the terms once, here
+        signed = self._countersign(
+            agreement, submission.borrower_signature, submission.lender_signature, submission.terms
         )
         return signed, submission.terms
 
@@ -131,18 +135,37 @@ class Notary:
         terms: LoanTerms | None = None,
     ) -> SignedAgreement:
         """Sign `agreement` as the lender (unless signed already) and check both signatures."""
+        if lender_signature is None and (terms is None or terms.digest() != agreement.terms_digest):
+            # The lender signs what the borrower signed: the typed data, terms in full.
+            raise InvalidInput("the lender signs only over terms matching the terms digest")
+        return self._countersign(agreement, borrower_signature, lender_signature, terms)
+
+    def _countersign(
+        self,
+        agreement: Agreement,
+        borrower_signature: bytes,
+        lender_signature: bytes | None,
+        terms: LoanTerms | None,
+    ) -> SignedAgreement:
+        """`countersign` for an agreement whose terms digest is `terms`' (checked already)."""
         if not any(agreement.digest):
             raise InvalidInput("digest must not be zero")
         domain = self._registry.domain
-        if lender_signature is None:
-            # The lender signs what the borrower signed: the typed data, terms in full.
-            if terms is None or terms.digest() != agreement.terms_digest:
-                raise InvalidInput("the lender signs only over terms matching the terms digest")
+        # A local key signs the same EIP-712 hash as the typed data without re-encoding the
+        # schedule, and its fresh deterministic signature needs no recovery: the borrower's does.
+        own = lender_signature is None and isinstance(self._signer, LocalSigner)
+        if isinstance(self._signer, LocalSigner) and own:
+            lender_signature = sign_agreement(agreement, domain, self._signer.account.key)
+        elif lender_signature is None:
+            if terms is None:
+                raise InvalidInput("the lender signs only over the terms in full")
             lender_signature = self._signer.sign_typed_data(typed_data(agreement, domain, terms))
-        lender_sig = lender_signature
-        signed = SignedAgreement(agreement, lender_sig, borrower_signature)
+        signed = SignedAgreement(agreement, lender_signature, borrower_signature)
         try:
-            signed.check_signatures(domain)
+            if own:
+                check_borrower_signature(signed, domain)
+            else:
+                signed.check_signatures(domain)
         except SignatureMismatch:
             # Smart-contract wallets sign through ERC-1271: only the chain can judge them.
             if not self._has_contract_signer(signed):
@@ -189,9 +212,9 @@ class Notary:
             existing = uow.agreements.get(digest)
             previous = None
             if existing is None and submission.supersedes is not None:
-                previous = _require_active_id(uow.agreements, signed.agreement.supersedes)
+                previous = require_active_id(uow.agreements, signed.agreement.supersedes)
         if existing is not None:
-            return self._replayed(existing, signed), False
+            return self.replayed(existing, signed), False
         try:
             if previous is not None and previous.mode == "batch":
                 evidence = MerkleEvidence.of_record(previous)
@@ -203,7 +226,9 @@ class Notary:
         except AlreadyNotarised:
             result = self._recover_single(signed)
         assert result is not None
-        record = _record(signed, terms, result, mode="single", agreement_id=self._id(signed))
+        record = record_of_signed(
+            signed, terms_json(terms), result, mode="single", agreement_id=self._id(signed)
+        )
         try:
             with self._uow() as uow:
                 uow.agreements.add([record])
@@ -214,11 +239,12 @@ class Notary:
                 first = uow.agreements.get(digest)
             if first is None:
                 raise
-            return self._replayed(first, signed), False
+            return self.replayed(first, signed), False
         log.info("notarised digest=%s tx=%s gas=%s", digest, result.tx_hash, result.gas_used)
         return receipt_of(record, self._registry), True
 
-    def _replayed(self, record: AgreementRecord, signed: SignedAgreement) -> Receipt:
+    def replayed(self, record: AgreementRecord, signed: SignedAgreement) -> Receipt:
+        """Return the receipt of `record` for a repeat of `signed`; refuse other parties."""
         if signed_of(record).agreement != signed.agreement:
             raise AlreadyNotarised(
                 f"agreement {record.digest} is already notarised here with other parties or terms"
@@ -242,22 +268,44 @@ class Notary:
             known = uow.agreements.known_digests(digests)
         if known:
             raise AlreadyNotarised(f"already notarised: {', '.join(sorted(known))}")
-        values = [agreement_leaf_values(signed) for signed, _ in prepared]
-        manifest = build_manifest(values)
+        records = self.anchor_signed([(signed, terms_json(terms)) for signed, terms in prepared])
+        return [receipt_of(record, self._registry) for record in records]
+
+    def anchor_signed(
+        self,
+        items: Sequence[tuple[SignedAgreement, str]],
+        *,
+        claim: Callable[[LedgerUnitOfWork, str], None] | None = None,
+        settle: Callable[[LedgerUnitOfWork], None] | None = None,
+        skip_recorded: bool = False,
+    ) -> list[AgreementRecord]:
+        """Anchor checked, signed agreements (each with its terms JSON) under one Merkle root
+        and record them; return the records in input order.
+
+        `claim(uow, root)` runs in the transaction that stores the manifest, before anything
+        is sent; `settle(uow)` in the one that records the batch. The same items give the
+        same root, so a retry adopts the transaction already sent for it. With
+        `skip_recorded`, an agreement recorded meanwhile by another path is left out of the
+        records (its leaf stays in the batch) instead of failing the whole batch.
+        """
+        if not 0 < len(items) <= self._max_batch:
+            raise InvalidInput(f"a batch holds 1 to {self._max_batch} agreements")
+        manifest = build_manifest([agreement_leaf_values(signed) for signed, _ in items])
         tree = manifest.tree
+        root = to_hex(tree.root)
         with self._uow() as uow:  # published before anchoring: the root never lacks its leaves
-            uow.agreements.put_manifest(
-                to_hex(manifest.sha256), to_hex(tree.root), self.lender, manifest.body
-            )
+            uow.agreements.put_manifest(to_hex(manifest.sha256), root, self.lender, manifest.body)
+            if claim is not None:
+                claim(uow, root)
         self._on_manifest(manifest)
         try:
-            result = self._registry.anchor_batch(tree.root, len(prepared), manifest.sha256)
+            result = self._registry.anchor_batch(tree.root, len(items), manifest.sha256)
         except AlreadyNotarised:
             result = self._recover_batch(tree.root)
-        assert result is not None
-        root = to_hex(tree.root)
+        if result is None:
+            raise ChainError(f"anchoring {root} gave no transaction")
         records = [
-            _record(
+            record_of_signed(
                 signed,
                 terms,
                 result,
@@ -267,7 +315,7 @@ class Notary:
                 leaf_index=index,
                 proof_json=json.dumps([to_hex(p) for p in tree.proof(index)]),
             )
-            for index, (signed, terms) in enumerate(prepared)
+            for index, (signed, terms) in enumerate(items)
         ]
         batch = BatchRecord(
             root=root,
@@ -278,11 +326,18 @@ class Notary:
             block_timestamp=result.block_timestamp,
         )
         with self._uow() as uow:
+            if skip_recorded:
+                known = uow.agreements.known_digests([r.digest for r in records])
+                if known:
+                    log.warning("batch %s: recorded meanwhile, left out: %s", root, sorted(known))
+                records = [r for r in records if r.digest not in known]
             uow.agreements.add_batch(batch)
             uow.agreements.add(records)
-        log.info("anchored root=%s count=%s gas=%s", root, len(records), result.gas_used)
-        self._on_batch(len(records))
-        return [receipt_of(record, self._registry) for record in records]
+            if settle is not None:
+                settle(uow)
+        log.info("anchored root=%s count=%s gas=%s", root, len(items), result.gas_used)
+        self._on_batch(len(items))
+        return records
 
     def revoke(self, digest: bytes, reason: int, borrower_consent: bytes = b"") -> Receipt:
         """Revoke a notarised agreement (single or batched) with a reason code.
@@ -294,7 +349,7 @@ class Notary:
             raise InvalidInput("reason must be an integer code from 1 to 255")
         key = to_hex(digest)
         with self._uow() as uow:
-            record = _require_active(uow.agreements, key)
+            record = require_active(uow.agreements, key)
         signed = signed_of(record)
         if record.mode == "single":
             self._registry.revoke(signed.agreement, reason, borrower_consent)
@@ -344,56 +399,3 @@ class Notary:
         w3 = self._registry.contract.w3
         parties = (signed.agreement.lender, signed.agreement.borrower)
         return any(len(w3.eth.get_code(p)) > 0 for p in parties)  # type: ignore[arg-type]
-
-
-def _require_active_id(agreements: AgreementRepository, agreement_id: bytes) -> AgreementRecord:
-    record = agreements.by_agreement_id(to_hex(agreement_id))
-    if record is None:
-        raise NotFound(f"no agreement {to_hex(agreement_id)} is notarised here to supersede")
-    if record.status != "notarised":
-        raise NotActive(f"agreement {record.digest} is already {record.status}")
-    return record
-
-
-def _require_active(agreements: AgreementRepository, digest: str) -> AgreementRecord:
-    record = agreements.get(digest)
-    if record is None:
-        raise NotFound(f"no agreement {digest} is notarised here")
-    if record.status != "notarised":
-        raise NotActive(f"agreement {digest} is already {record.status}")
-    return record
-
-
-def _record(
-    signed: SignedAgreement,
-    terms: LoanTerms,
-    result: TxResult,
-    *,
-    mode: str,
-    agreement_id: str,
-    batch_root: str | None = None,
-    leaf_index: int | None = None,
-    proof_json: str | None = None,
-) -> AgreementRecord:
-    a = signed.agreement
-    return AgreementRecord(
-        digest=to_hex(a.digest),
-        agreement_id=agreement_id,
-        lender=a.lender,
-        borrower=a.borrower,
-        borrower_commitment=to_hex(a.borrower_commitment),
-        terms_digest=to_hex(a.terms_digest),
-        terms_json=json.dumps(terms.to_json(), sort_keys=True),
-        supersedes=to_hex(a.supersedes) if any(a.supersedes) else None,
-        lender_signature=to_hex(signed.lender_signature),
-        borrower_signature=to_hex(signed.borrower_signature),
-        mode=mode,
-        status="notarised",
-        tx_hash=result.tx_hash,
-        block_number=result.block_number,
-        block_timestamp=result.block_timestamp,
-        block_hash=result.block_hash,
-        batch_root=batch_root,
-        leaf_index=leaf_index,
-        proof_json=proof_json,
-    )

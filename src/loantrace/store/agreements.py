@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 
-from sqlalchemy import func
+from sqlalchemy import delete, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from loantrace.ports.ledger import AgreementRecord, BatchRecord, DuplicateRecord
-from loantrace.store.models import AgreementRow, BatchRow, ManifestRow, utcnow
+from loantrace.ports.ledger import (
+    AgreementRecord,
+    BatchRecord,
+    DuplicateRecord,
+    QueuedAgreement,
+    QueueHead,
+)
+from loantrace.store.models import AgreementRow, BatchRow, ManifestRow, QueuedAgreementRow, utcnow
 from loantrace.store.records import record_of
 
 
@@ -111,9 +118,17 @@ class SqlAgreementRepository:
         return known_digests(session=self._session, digests=digests)
 
     def add(self, records: Sequence[AgreementRecord]) -> None:
-        """Insert agreements; raise DuplicateRecord if one is stored already."""
-        self._session.add_all([AgreementRow(**asdict(r)) for r in records])
-        flush_or_duplicate(self._session)
+        """Insert agreements (one bulk INSERT: a batch holds thousands); raise
+        DuplicateRecord if one is stored already."""
+        if not records:
+            return
+        flush_or_duplicate(self._session)  # what the session holds goes first
+        now = utcnow()
+        rows = [asdict(r) | {"created_at": now, "updated_at": now} for r in records]
+        try:
+            self._session.execute(insert(AgreementRow), rows)
+        except IntegrityError as exc:
+            raise DuplicateRecord(str(exc.orig)) from exc
 
     def add_batch(self, batch: BatchRecord) -> None:
         """Insert a batch; raise DuplicateRecord if it is stored already."""
@@ -153,6 +168,86 @@ class SqlAgreementRepository:
     def mark_revoked(self, digest: str, reason: int) -> None:
         """Mark `digest` revoked with `reason`."""
         mark_revoked(session=self._session, digest=digest, reason=reason)
+
+    def queued(self, digest: str) -> QueuedAgreement | None:
+        """Return the agreement queued for a batch under `digest`, if any."""
+        row = self._session.get(QueuedAgreementRow, digest)
+        return None if row is None else record_of(QueuedAgreement, row)
+
+    def enqueue(self, item: QueuedAgreement) -> None:
+        """Queue an agreement for a batch; raise DuplicateRecord if `digest` is queued."""
+        try:  # a plain INSERT: the accept path is hot, and the row is not read back here
+            self._session.execute(insert(QueuedAgreementRow), [asdict(item)])
+        except IntegrityError as exc:
+            raise DuplicateRecord(str(exc.orig)) from exc
+
+    def queue_head(self, lender: str) -> QueueHead:
+        """Return how many of `lender`'s queued agreements wait unassigned, oldest when."""
+        waiting, oldest = self._session.exec(
+            select(func.count(), func.min(QueuedAgreementRow.accepted_at)).where(
+                QueuedAgreementRow.lender == lender, col(QueuedAgreementRow.batch_root).is_(None)
+            )
+        ).one()
+        if oldest is not None and oldest.tzinfo is None:  # aggregates skip the column type
+            oldest = _utc(oldest)
+        return QueueHead(int(waiting), oldest)
+
+    def next_queued(self, lender: str, limit: int) -> list[QueuedAgreement]:
+        """Return up to `limit` unassigned queued agreements, by (accepted_at, digest)."""
+        rows = self._session.exec(
+            select(QueuedAgreementRow)
+            .where(
+                QueuedAgreementRow.lender == lender, col(QueuedAgreementRow.batch_root).is_(None)
+            )
+            .order_by(col(QueuedAgreementRow.accepted_at), col(QueuedAgreementRow.digest))
+            .limit(limit)
+        ).all()
+        return [record_of(QueuedAgreement, r) for r in rows]
+
+    def assign(self, digests: Sequence[str], root: str) -> int:
+        """Claim unclaimed queued agreements for the batch `root`; return how many were
+        still unclaimed (and are now claimed)."""
+        claimed = 0
+        for start in range(0, len(digests), 500):
+            result = self._session.execute(
+                update(QueuedAgreementRow)
+                .where(
+                    col(QueuedAgreementRow.digest).in_(list(digests[start : start + 500])),
+                    col(QueuedAgreementRow.batch_root).is_(None),
+                )
+                .values(batch_root=root)
+            )
+            claimed += int(getattr(result, "rowcount", 0) or 0)
+        return claimed
+
+    def assigned(self, lender: str) -> list[QueuedAgreement]:
+        """Return `lender`'s queued agreements claimed for a batch, by (root, accepted_at,
+        digest): each batch's leaves in order."""
+        rows = self._session.exec(
+            select(QueuedAgreementRow)
+            .where(
+                QueuedAgreementRow.lender == lender,
+                col(QueuedAgreementRow.batch_root).is_not(None),
+            )
+            .order_by(
+                col(QueuedAgreementRow.batch_root),
+                col(QueuedAgreementRow.accepted_at),
+                col(QueuedAgreementRow.digest),
+            )
+        ).all()
+        return [record_of(QueuedAgreement, r) for r in rows]
+
+    def dequeue(self, digests: Sequence[str]) -> None:
+        """Remove queued agreements (their batch is recorded, or they are void)."""
+        for start in range(0, len(digests), 500):
+            chunk = list(digests[start : start + 500])
+            self._session.execute(
+                delete(QueuedAgreementRow).where(col(QueuedAgreementRow.digest).in_(chunk))
+            )
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC)
 
 
 def agreement_record(row: AgreementRow) -> AgreementRecord:

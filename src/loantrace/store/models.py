@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -81,6 +81,28 @@ class AgreementRow(SQLModel, table=True):
     proof_json: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class QueuedAgreementRow(SQLModel, table=True):
+    """A checked, signed agreement accepted for the next Merkle batch, until its batch is
+    recorded; `batch_root` is set when a batcher claims it, before anchoring. A batch's
+    leaves are its agreements in (accepted_at, digest) order."""
+
+    __tablename__ = "queued_agreements"
+    __table_args__ = (
+        Index("ix_queued_agreements_next", "lender", "batch_root", "accepted_at", "digest"),
+    )
+
+    digest: str = Field(primary_key=True, max_length=66)
+    lender: str = Field(max_length=42)
+    borrower: str = Field(max_length=42)
+    borrower_commitment: str = Field(max_length=66)
+    terms_digest: str = Field(max_length=66)
+    terms_json: str
+    lender_signature: str = Field(max_length=132)
+    borrower_signature: str = Field(max_length=132)
+    accepted_at: datetime = Field(default_factory=utcnow)
+    batch_root: str | None = Field(default=None, max_length=66)
 
 
 class LoanRow(SQLModel, table=True):

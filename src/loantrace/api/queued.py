@@ -1,0 +1,64 @@
+"""Agreements queued for the next Merkle batch, over HTTP: the intake a route uses, the 202
+answer, and the `Prefer: respond-async` header (RFC 7240)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+
+from loantrace.api.deps import desk_of, get_runtime
+from loantrace.api.schemas import AcceptedOut, QueuedOut, ReceiptOut
+from loantrace.services.intake import Intake, Queued
+
+
+def get_intake(request: Request) -> Intake:
+    """Return the batch intake of the calling lender (the first lender's for readers)."""
+    desk = desk_of(request)
+    return desk.intake if desk is not None else get_runtime(request).intake
+
+
+IntakeDep = Annotated[Intake, Depends(get_intake)]
+Anchoring = Literal["single", "batch"]
+
+
+def queued_out(queued: Queued) -> QueuedOut:
+    """Return the response model of an agreement queued for a batch."""
+    return QueuedOut(
+        digest=queued.digest,
+        lender=queued.lender,
+        accepted_at=queued.accepted_at,
+        status_url=f"/v1/agreements/{queued.digest}",
+    )
+
+
+def prefers_async(prefer: str | None) -> bool:
+    """Return whether a `Prefer` header (RFC 7240) asks for `respond-async`."""
+    tokens = (
+        part.split(";")[0].split("=")[0].strip().lower() for part in (prefer or "").split(",")
+    )
+    return "respond-async" in tokens
+
+
+ACCEPTED: dict[int | str, dict[str, Any]] = {
+    200: {"model": ReceiptOut, "description": "a repeat: the first receipt, nothing sent again"},
+    202: {
+        "model": AcceptedOut,
+        "description": "queued: accepted for the next Merkle batch (checked and stored), the "
+        "receipt follows at the Location once the batch is anchored; or pending: sent singly "
+        "and not mined in time, the Location tells where the transaction stands",
+        "headers": {
+            "Location": {"description": "the status URL", "schema": {"type": "string"}},
+        },
+    },
+}
+
+
+def accepted(queued: Queued, *, preference_applied: bool) -> JSONResponse:
+    """Return the 202 answer of a queued agreement, its status URL as the Location."""
+    body = queued_out(queued)
+    headers = {"Location": body.status_url}
+    if preference_applied:
+        headers["Preference-Applied"] = "respond-async"
+    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
