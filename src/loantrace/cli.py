@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from loantrace import cli_access, cli_agreements, cli_deploy, cli_ops, cli_roles, cli_verify
+from loantrace import (
+    cli_access,
+    cli_agreements,
+    cli_batcher,
+    cli_deploy,
+    cli_ops,
+    cli_roles,
+    cli_verify,
+)
 from loantrace.cli_common import (
     JsonOption,
     ReportingGroup,
@@ -21,6 +29,7 @@ from loantrace.cli_common import (
     load_settings,
     setup_logging,
 )
+from loantrace.devtools import bench
 from loantrace.domain.errors import LoantraceError
 
 app = typer.Typer(
@@ -43,6 +52,8 @@ app.add_typer(cli_roles.keystore_app, name="keystore")
 app.command("verify-certificate")(cli_verify.verify_certificate)
 app.command("deploy")(cli_deploy.deploy)
 app.command("integrity")(cli_deploy.integrity)
+app.command("batcher")(cli_batcher.batcher)
+app.command("bench")(bench.bench)
 
 
 @app.command()
@@ -125,9 +136,19 @@ def demo() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API worker processes (default: the core count in prod, 1 in dev); "
+            "background loops run once, in this process",
+        ),
+    ] = None,
 ) -> None:
     """Serve the HTTP API. Without a node configured, a local chain and a database are kept
     in the data directory and survive restarts (LOANTRACE_LOCAL_CHAIN=memory: neither does)."""
+    import os
     import threading
 
     import uvicorn
@@ -176,20 +197,65 @@ def serve(
             target=runtime.flows.index_forever, args=(5.0, stop), name="indexer", daemon=True
         ).start()
         console.print("indexer runs in this process")
-    try:
-        uvicorn.run(
-            create_app(runtime),
-            host=host,
-            port=port,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # our logging: JSON when asked, and no query strings
-            access_log=False,  # the request-id middleware writes one access line instead
+    batchers = runtime.batchers if settings.batcher_in_serve else []
+    threads = [
+        threading.Thread(target=b.run_forever, args=(stop,), name="batcher", daemon=True)
+        for b in batchers
+    ]
+    for thread in threads:
+        thread.start()
+    if batchers:
+        console.print(
+            f"batcher runs in this process: batches of up to {settings.queue_batch_size}, "
+            f"closed after {settings.queue_window_ms} ms"
         )
+    count = workers or ((os.cpu_count() or 1) if settings.mode == "prod" else 1)
+    in_memory = settings.effective_database_url() in ("sqlite://", "sqlite:///:memory:")
+    if count > 1 and (runtime.node.embedded or in_memory):
+        console.print("[yellow]an in-process chain or database: 1 worker[/yellow]")
+        count = 1
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,  # our logging: JSON when asked, and no query strings
+        "access_log": False,  # the request-id middleware writes one access line instead
+    }
+    try:
+        if count == 1:
+            uvicorn.run(create_app(runtime), **options)
+        else:  # each worker builds its runtime from the environment this process settled
+            os.environ.update(_worker_environment(runtime))
+            console.print(f"{count} API workers")
+            uvicorn.run(
+                "loantrace.api.app:app_from_environment", factory=True, workers=count, **options
+            )
     finally:
         stop.set()
+        for batcher, thread in zip(batchers, threads, strict=True):
+            batcher.wake()  # let a batch being anchored be recorded before the pool closes
+            thread.join(timeout=10)
         runtime.close()
         if local is not None:
             local.stop()
+
+
+def _worker_environment(runtime: Any) -> dict[str, str]:
+    """The settings a worker needs to find what this process started, deployed and bound."""
+    settings = runtime.settings
+    env = {
+        "LOANTRACE_RPC_URL": str(settings.rpc_url),
+        "LOANTRACE_DATABASE_URL": settings.effective_database_url(),
+        "LOANTRACE_REGISTRY_ADDRESS": runtime.registry.address,
+        "LOANTRACE_LEDGER_ADDRESS": runtime.ledger.address,
+        "LOANTRACE_FUNDFLOW_ADDRESS": runtime.fundflow.address,
+        "LOANTRACE_LEDGER_START_BLOCK": str(settings.ledger_start_block),
+        # the loops run here, once: never in the workers
+        "LOANTRACE_KEEPER_IN_SERVE": "false",
+        "LOANTRACE_INDEX_IN_SERVE": str(settings.index_in_serve).lower(),  # read, not write
+        "LOANTRACE_BATCHER_IN_SERVE": "false",
+    }
+    return env
 
 
 @app.command()
