@@ -34,7 +34,8 @@ class Plan:
     raw_transfers: int
     small: int  # agreements notarised at the first verification figure
     large: int  # ... and at the second
-    seed_batch: int  # agreements per seeding request (the batch route, max size raised)
+    seed_batch: int  # agreements per seeding request through the batch route; = small, so
+    # that the service has handled requests of the same size at both memory readings
     singles_1: int  # pre-signed pool sizes; a phase stops at its pool or its time cap
     singles_32: int
     batch_size: int
@@ -50,25 +51,40 @@ class Plan:
 
 
 QUICK_PLAN = Plan(
-    "quick", 100, 50, 500, 250, 10, 32, 16, 3, 32, 3.0, 1.0, 0.2, 200, 50, (2_000, 20_000, 30)
+    mode="quick",
+    raw_transfers=100,
+    small=50,
+    large=500,
+    seed_batch=50,
+    singles_1=10,
+    singles_32=32,
+    batch_size=16,
+    batches_1=3,
+    batches_32=32,
+    cap_seconds=3.0,
+    measure_seconds=1.0,
+    warmup_seconds=0.2,
+    events=200,
+    events_per_block=50,
+    flows=(2_000, 20_000, 30),
 )
 FULL_PLAN = Plan(
-    "full",
-    1_000,
-    1_000,
-    100_000,
-    4_096,
-    300,
-    3_000,
-    256,
-    12,
-    64,
-    20.0,
-    8.0,
-    1.0,
-    10_000,
-    50,
-    (100_000, 1_000_000, 500),
+    mode="full",
+    raw_transfers=1_000,
+    small=1_000,
+    large=100_000,
+    seed_batch=1_000,
+    singles_1=300,
+    singles_32=3_000,
+    batch_size=256,
+    batches_1=12,
+    batches_32=64,
+    cap_seconds=20.0,
+    measure_seconds=8.0,
+    warmup_seconds=1.0,
+    events=10_000,
+    events_per_block=50,
+    flows=(100_000, 1_000_000, 500),
 )
 
 
@@ -162,9 +178,8 @@ def run_database(
     with Anvil() as anvil, throwaway_database(kind, workdir, "service") as database_url:
         admin_key = new_admin_key()
         deployed = deploy(anvil.url, database_url, admin_key)
-        max_batch = max(plan.seed_batch, plan.batch_size)
-        env = service_env(anvil.url, database_url, deployed, admin_key, max_batch)
-        raw["service_settings"] = SERVICE_OVERRIDES | {"LOANTRACE_MAX_BATCH_SIZE": max_batch}
+        env = service_env(anvil.url, database_url, deployed, admin_key)
+        raw["service_settings"] = SERVICE_OVERRIDES
         service = Service(env, workdir / f"service-{kind}.log")
         try:
             raw["service_start_s"] = round(service.wait_up(), 3)

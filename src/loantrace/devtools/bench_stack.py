@@ -115,7 +115,7 @@ def deploy(rpc_url: str, database_url: str, admin_key: str) -> Deployed:
 
 
 def service_env(
-    rpc_url: str, database_url: str, deployed: Deployed, admin_key: str, max_batch: int
+    rpc_url: str, database_url: str, deployed: Deployed, admin_key: str
 ) -> dict[str, str]:
     """The environment of a `loantrace serve` sharing the deployment and its database."""
     return {
@@ -130,7 +130,6 @@ def service_env(
         "LOANTRACE_FUNDFLOW_ADDRESS": deployed.fundflow,
         "LOANTRACE_LEDGER_START_BLOCK": str(deployed.start_block),
         "LOANTRACE_ADMIN_KEY": admin_key,
-        "LOANTRACE_MAX_BATCH_SIZE": str(max_batch),
         **SERVICE_OVERRIDES,
     }
 
