@@ -76,6 +76,11 @@ class QueuedAgreement:
     accepted_at: datetime
     batch_root: str | None = None
 
+    @property
+    def supersedes(self) -> None:
+        """Return None: amendments are notarised singly, never queued."""
+        return None
+
 
 @dataclass(frozen=True)
 class QueueHead:

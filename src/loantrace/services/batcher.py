@@ -24,7 +24,7 @@ from loantrace.domain.errors import Conflict
 from loantrace.ports.ledger import LedgerUnitOfWork, QueuedAgreement
 from loantrace.services.intake import utcnow
 from loantrace.services.notary import Notary
-from loantrace.services.notary_records import signed_of_queued
+from loantrace.services.receipts import signed_of
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class Batcher:
             uow.agreements.dequeue(digests)
 
         records = self._notary.anchor_signed(
-            [(signed_of_queued(item), item.terms_json) for item in items],
+            [(signed_of(item), item.terms_json) for item in items],
             claim=claim,
             settle=settle,
             skip_recorded=True,

@@ -15,8 +15,8 @@ from loantrace.domain.errors import AlreadyNotarised, InvalidInput
 from loantrace.domain.hexcodec import to_hex
 from loantrace.ports.ledger import DuplicateRecord, LedgerUnitOfWork, QueuedAgreement
 from loantrace.services.notary import Notary, Submission
-from loantrace.services.notary_records import signed_of_queued, terms_json
-from loantrace.services.receipts import Receipt
+from loantrace.services.notary_records import terms_json
+from loantrace.services.receipts import Receipt, signed_of
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class Intake:
         if recorded is not None:
             return self._notary.replayed(recorded, signed)
         if queued is not None:
-            if signed_of_queued(queued).agreement != a:
+            if signed_of(queued).agreement != a:
                 raise AlreadyNotarised(
                     f"agreement {item.digest} is already queued here with other parties or terms"
                 )

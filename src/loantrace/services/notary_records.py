@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from loantrace.chain.transactor import TxResult
-from loantrace.domain.agreement import Agreement, Domain, SignedAgreement, recover_signer
+from loantrace.domain.agreement import Domain, SignedAgreement, recover_signer
 from loantrace.domain.errors import NotActive, NotFound, SignatureError, SignatureMismatch
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.terms import LoanTerms
-from loantrace.ports.ledger import AgreementRecord, AgreementRepository, QueuedAgreement
+from loantrace.ports.ledger import AgreementRecord, AgreementRepository
 
 
 def check_borrower_signature(signed: SignedAgreement, domain: Domain) -> None:
@@ -86,21 +86,4 @@ def record_of_signed(
         batch_root=batch_root,
         leaf_index=leaf_index,
         proof_json=proof_json,
-    )
-
-
-def signed_of_queued(item: QueuedAgreement) -> SignedAgreement:
-    """Rebuild the signed agreement of a queued one (checked when it was accepted)."""
-    agreement = Agreement(
-        digest=bytes.fromhex(item.digest[2:]),
-        lender=item.lender,
-        borrower=item.borrower,
-        borrower_commitment=bytes.fromhex(item.borrower_commitment[2:]),
-        terms_digest=bytes.fromhex(item.terms_digest[2:]),
-        supersedes=bytes(32),
-    )
-    return SignedAgreement(
-        agreement,
-        bytes.fromhex(item.lender_signature[2:]),
-        bytes.fromhex(item.borrower_signature[2:]),
     )

@@ -21,6 +21,27 @@ from loantrace.domain.merkle import (
 MAX_PROOF_LENGTH = 64
 
 
+class SignedFields(Protocol):
+    """What a signed agreement is rebuilt from: a stored record, or a queued agreement."""
+
+    @property
+    def digest(self) -> str: ...
+    @property
+    def lender(self) -> str: ...
+    @property
+    def borrower(self) -> str: ...
+    @property
+    def borrower_commitment(self) -> str: ...
+    @property
+    def terms_digest(self) -> str: ...
+    @property
+    def supersedes(self) -> str | None: ...
+    @property
+    def lender_signature(self) -> str: ...
+    @property
+    def borrower_signature(self) -> str: ...
+
+
 class StoredAgreement(Protocol):
     """What a receipt is built from: a `ports.ledger.AgreementRecord`, or (until the verifier
     is ported to the ledger port) the `AgreementRow` it reads itself."""
@@ -144,8 +165,8 @@ class Receipt:
     genesis_hash: str
 
 
-def signed_of(record: StoredAgreement) -> SignedAgreement:
-    """Rebuild the signed agreement of a stored agreement."""
+def signed_of(record: SignedFields) -> SignedAgreement:
+    """Rebuild the signed agreement of a stored (or queued) agreement."""
     agreement = Agreement(
         digest=bytes.fromhex(record.digest[2:]),
         lender=record.lender,
