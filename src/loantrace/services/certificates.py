@@ -32,14 +32,7 @@ from loantrace.domain.merkle import (
     verify,
 )
 from loantrace.ports.ledger import AgreementRecord, LedgerUnitOfWork
-from loantrace.services.receipts import MerkleEvidence, signed_of
-
-_STATUS = {
-    OnChainStatus.NONE: "valid",
-    OnChainStatus.NOTARISED: "valid",
-    OnChainStatus.SUPERSEDED: "superseded",
-    OnChainStatus.REVOKED: "revoked",
-}
+from loantrace.services.receipts import VERDICT_OF_STATUS, MerkleEvidence, signed_of
 
 
 class CertificateIssuer:
@@ -137,7 +130,7 @@ class CertificateIssuer:
             },
             "merkle": merkle,
             "status_at_issue": {
-                "status": _STATUS[status.status],
+                "status": VERDICT_OF_STATUS[status.status],
                 "block_number": head,
                 "superseded_by": to_hex(status.successor) if any(status.successor) else None,
                 "revoke_reason": status.reason or None,

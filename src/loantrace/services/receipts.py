@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from loantrace.chain.registry import RegistryClient
+from loantrace.chain.registry import OnChainStatus, RegistryClient
 from loantrace.domain.agreement import Agreement, SignedAgreement
 from loantrace.domain.errors import InvalidInput
 from loantrace.domain.hexcodec import parse_bytes32, to_hex
@@ -19,6 +19,14 @@ from loantrace.domain.merkle import (
 )
 
 MAX_PROOF_LENGTH = 64
+
+# What a verifier calls each on-chain status (None: a batched agreement still in force).
+VERDICT_OF_STATUS: dict[int, str] = {
+    OnChainStatus.NONE: "valid",
+    OnChainStatus.NOTARISED: "valid",
+    OnChainStatus.SUPERSEDED: "superseded",
+    OnChainStatus.REVOKED: "revoked",
+}
 
 
 class SignedFields(Protocol):

@@ -8,23 +8,17 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from loantrace.chain.evidence import ChainEvidence
-from loantrace.chain.registry import OnChainStatus, RegistryClient
+from loantrace.chain.registry import RegistryClient
 from loantrace.domain.agreement import Domain, SignedAgreement, recover_signer
 from loantrace.domain.errors import InvalidInput, SignatureError
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.manifest import parse_manifest
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, agreement_leaf_values, verify
 from loantrace.ports.ledger import LedgerUnitOfWork
-from loantrace.services.receipts import MerkleEvidence
+from loantrace.services.receipts import VERDICT_OF_STATUS, MerkleEvidence
 from loantrace.services.verify_fast import fast_report
 
 log = logging.getLogger(__name__)
-
-_VERDICTS = {
-    OnChainStatus.NOTARISED: "valid",
-    OnChainStatus.SUPERSEDED: "superseded",
-    OnChainStatus.REVOKED: "revoked",
-}
 
 
 @dataclass(frozen=True)
@@ -215,7 +209,7 @@ class Verifier:
         )
         agreement_id = self._registry.agreement_id(a)
         status = self._registry.status_of(agreement_id)
-        verdict = _VERDICTS.get(status.status, "valid") if match else "invalid"
+        verdict = VERDICT_OF_STATUS[status.status] if match else "invalid"
         head = self._registry.contract.w3.eth.block_number
         return VerificationReport(
             digest=to_hex(a.digest),

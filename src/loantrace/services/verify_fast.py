@@ -21,9 +21,7 @@ from loantrace.domain.errors import SignatureError
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, agreement_leaf_values, verify
 from loantrace.ports.ledger import AgreementRecord
-from loantrace.services.receipts import MerkleEvidence, signed_of
-
-_STATUS = {0: "valid", 1: "valid", 2: "superseded", 3: "revoked"}
+from loantrace.services.receipts import VERDICT_OF_STATUS, MerkleEvidence, signed_of
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -72,7 +70,7 @@ def fast_report(
         record.block_hash[2:]
     ):
         return None  # not (or no longer) anchored where we recorded it
-    verdict = _STATUS.get(snap.status, "invalid")
+    verdict = VERDICT_OF_STATUS.get(snap.status, "invalid")
     return {
         "digest": to_hex(a.digest),
         "verdict": verdict,
