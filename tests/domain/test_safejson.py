@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from loantrace.domain.errors import InvalidInput
 from loantrace.domain.safejson import loads, nesting_depth
 
-leaves = st.none() | st.booleans() | st.integers() | st.text(alphabet=st.characters(), max_size=8)
+leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
+)
 values = st.recursive(
     leaves,
     lambda inner: (
