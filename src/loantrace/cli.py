@@ -153,7 +153,7 @@ def serve(
 
     import uvicorn
 
-    from loantrace.api.app import create_app
+    from loantrace.api.app import create_app, settle_heap
     from loantrace.bootstrap import Runtime
     from loantrace.chain.localnode import LocalNode
 
@@ -223,7 +223,9 @@ def serve(
     }
     try:
         if count == 1:
-            uvicorn.run(create_app(runtime), **options)
+            api = create_app(runtime)
+            settle_heap()
+            uvicorn.run(api, **options)
         else:  # each worker builds its runtime from the environment this process settled
             os.environ.update(_worker_environment(runtime))
             console.print(f"{count} API workers")

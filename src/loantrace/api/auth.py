@@ -49,7 +49,7 @@ class PublicRule:
 
     roles: tuple[Role, ...] = ()
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:
         return None
 
 
@@ -57,7 +57,7 @@ class PublicLimitedRule(PublicRule):
     """A public route with a limit per client address (verification, typed data), so an
     anonymous caller cannot monopolise the node; health checks use plain `Public`."""
 
-    def __call__(self, request: Request) -> None:  # type: ignore[override]
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
         limiter = cast(KeyRateLimiter, request.app.state.anonymous_rate_limiter)
         client = request.client.host if request.client else "unknown"
         limiter.check(f"ip:{client}")
@@ -72,7 +72,7 @@ def allow(*roles: Role) -> Any:
     return Depends(Guard(roles))
 
 
-def _principal(request: Request) -> Principal:
+async def _principal(request: Request) -> Principal:
     principal = getattr(request.state, "principal", None)
     if not isinstance(principal, Principal):  # a route read the caller without a guard
         raise Unauthenticated("this route needs an API key")

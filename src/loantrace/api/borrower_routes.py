@@ -25,12 +25,12 @@ router = APIRouter(tags=["borrowers"])
 BORROWER = allow("borrower")
 
 
-def get_signin(request: Request) -> SignIn:
+async def get_signin(request: Request) -> SignIn:
     """Return the sign-in use cases."""
     return cast(SignIn, request.app.state.runtime.signin)
 
 
-def get_portal(request: Request) -> BorrowerPortal:
+async def get_portal(request: Request) -> BorrowerPortal:
     """Return the borrower's read use cases."""
     return cast(BorrowerPortal, request.app.state.runtime.borrowers)
 

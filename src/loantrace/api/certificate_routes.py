@@ -18,7 +18,7 @@ PARTIES = allow("lender", "borrower")
 PDF = "application/pdf"
 
 
-def get_issuer(request: Request) -> CertificateIssuer:
+async def get_issuer(request: Request) -> CertificateIssuer:
     """Return the certificate issuer of the running service."""
     return cast(CertificateIssuer, request.app.state.runtime.certificates)
 

@@ -1,6 +1,6 @@
 """Bound how many requests may wait on the node, so a slow node cannot take every thread.
 
-Route handlers are synchronous and run in the server's thread pool (40 threads). A route
+Most route handlers are synchronous and run in the server's thread pool (40 threads). A route
 that talks to the node declares `ChainBound`: before it takes a thread it must take one of
 `chain_concurrency` slots, waiting at most `chain_queue_seconds`, else it is answered 503 at
 once. A hung node can then hold at most that many threads, and routes that need only the
@@ -27,6 +27,9 @@ class ChainGate:
 
     async def acquire(self) -> None:
         """Take a slot or raise Unavailable after `wait_seconds`."""
+        if not self._semaphore.locked():
+            await self._semaphore.acquire()  # a free slot: taken at once, no timer
+            return
         try:
             await asyncio.wait_for(self._semaphore.acquire(), self.wait_seconds)
         except TimeoutError:

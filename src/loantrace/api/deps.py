@@ -21,14 +21,23 @@ from loantrace.services.verify import Verifier
 from loantrace.settings import Settings
 
 
-def get_runtime(request: Request) -> Runtime:
-    """Return the application built at start-up (operations routes only)."""
+def runtime_of(request: Request) -> Runtime:
+    """Return the application built at start-up."""
     return cast(Runtime, request.app.state.runtime)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_runtime(request: Request) -> Runtime:
+    """Return the application built at start-up (operations routes only).
+
+    These dependencies only read `app.state`: they are `async` so that FastAPI calls them on
+    the event loop, where a synchronous one would cost a trip through the thread pool.
+    """
+    return runtime_of(request)
+
+
+async def get_settings(request: Request) -> Settings:
     """Return the settings the service started with."""
-    return get_runtime(request).settings
+    return runtime_of(request).settings
 
 
 def desk_of(request: Request) -> Desk | None:
@@ -36,7 +45,7 @@ def desk_of(request: Request) -> Desk | None:
     for a regulator; None (the first lender's desk) for callers that only read, and for a
     lender whose key this service does not hold: any desk reads the same data, and every
     write checks the caller's tenancy and refuses to sign as another lender."""
-    runtime = get_runtime(request)
+    runtime = runtime_of(request)
     principal = getattr(request.state, "principal", None)
     if not isinstance(principal, Principal):
         return None
@@ -47,27 +56,27 @@ def desk_of(request: Request) -> Desk | None:
     return None
 
 
-def get_notary(request: Request) -> Notary:
+async def get_notary(request: Request) -> Notary:
     """Return the notarisation use cases (signing as the calling lender)."""
     desk = desk_of(request)
-    return desk.notary if desk is not None else get_runtime(request).notary
+    return desk.notary if desk is not None else runtime_of(request).notary
 
 
-def get_loans(request: Request) -> LoanService:
+async def get_loans(request: Request) -> LoanService:
     """Return the loan ledger use cases (recording as the calling lender)."""
     desk = desk_of(request)
-    return desk.loans if desk is not None else get_runtime(request).loans
+    return desk.loans if desk is not None else runtime_of(request).loans
 
 
-def get_flows(request: Request) -> FlowService:
+async def get_flows(request: Request) -> FlowService:
     """Return the fund-tracing and audit use cases (labels sent with the regulator's key)."""
     desk = desk_of(request)
-    return desk.flows if desk is not None else get_runtime(request).flows
+    return desk.flows if desk is not None else runtime_of(request).flows
 
 
-def get_verifier(request: Request) -> Verifier:
+async def get_verifier(request: Request) -> Verifier:
     """Return the verification use case."""
-    return get_runtime(request).verifier
+    return runtime_of(request).verifier
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -15,7 +15,7 @@ from loantrace.services.access import AccessService, KeyInfo
 router = APIRouter(tags=["keys"])
 
 
-def get_access(request: Request) -> AccessService:
+async def get_access(request: Request) -> AccessService:
     """Return the access use cases."""
     return cast(AccessService, request.app.state.access)
 

@@ -29,7 +29,7 @@ PERSONAL_READERS = allow("lender", "regulator")
 ERASERS = allow("lender", "admin")
 
 
-def get_personal(request: Request) -> PersonalDataService:
+async def get_personal(request: Request) -> PersonalDataService:
     """Return the personal data use cases."""
     return cast(PersonalDataService, request.app.state.runtime.personal)
 

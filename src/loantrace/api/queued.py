@@ -8,15 +8,15 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
-from loantrace.api.deps import desk_of, get_runtime
+from loantrace.api.deps import desk_of, runtime_of
 from loantrace.api.schemas import AcceptedOut, QueuedOut, ReceiptOut
 from loantrace.services.intake import Intake, Queued
 
 
-def get_intake(request: Request) -> Intake:
+async def get_intake(request: Request) -> Intake:
     """Return the batch intake of the calling lender (the first lender's for readers)."""
     desk = desk_of(request)
-    return desk.intake if desk is not None else get_runtime(request).intake
+    return desk.intake if desk is not None else runtime_of(request).intake
 
 
 IntakeDep = Annotated[Intake, Depends(get_intake)]

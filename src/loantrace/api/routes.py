@@ -23,7 +23,6 @@ from loantrace.api.deps import (
     NotaryDep,
     RuntimeDep,
     SettingsDep,
-    VerifierDep,
 )
 from loantrace.api.patterns import EIP55, Address, Bytes32, Signature
 from loantrace.api.queued import ACCEPTED, Anchoring, IntakeDep, accepted, prefers_async, queued_out
@@ -36,7 +35,6 @@ from loantrace.api.schemas import (
     RevokeIn,
     TermsIn,
     TypedDataOut,
-    VerificationOut,
 )
 from loantrace.domain import safejson
 from loantrace.domain.access import Principal
@@ -49,13 +47,13 @@ from loantrace.presenters import receipt_json
 from loantrace.services.intake import Queued
 from loantrace.services.loans import LoanService
 from loantrace.services.notary import Notary, Submission
-from loantrace.services.receipts import MerkleEvidence, Receipt
+from loantrace.services.receipts import Receipt
 from loantrace.services.transactions import transaction_status
 from loantrace.settings import Settings
 
 router = APIRouter()
 
-# The schema says what `_digest_of` enforces: exactly one of the two.
+# The schema says what `digest_of` enforces: exactly one of the two.
 DOCUMENT_OR_DIGEST: dict[str, Any] = {
     "requestBody": {
         "content": {
@@ -69,7 +67,7 @@ DOCUMENT_OR_DIGEST: dict[str, Any] = {
 _CHUNK = 1024 * 1024
 
 
-def _read_document(upload: UploadFile, limit: int) -> bytes:
+def read_document(upload: UploadFile, limit: int) -> bytes:
     """Read an upload, refusing it once it passes `limit` bytes."""
     chunks, size = [], 0
     while chunk := upload.file.read(_CHUNK):
@@ -80,11 +78,11 @@ def _read_document(upload: UploadFile, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _digest_of(settings: Settings, document: UploadFile | None, digest: str | None) -> bytes:
+def digest_of(settings: Settings, document: UploadFile | None, digest: str | None) -> bytes:
     if (document is None) == (digest is None):
         raise InvalidInput("send exactly one of `document` (file upload) or `digest` (hex)")
     if document is not None:
-        return document_digest(_read_document(document, settings.max_upload_bytes))
+        return document_digest(read_document(document, settings.max_upload_bytes))
     return parse_bytes32(digest or "", field="digest")
 
 
@@ -169,7 +167,7 @@ def notarise(
     transaction (201 with the receipt) or in the next Merkle batch (202 with a status URL)."""
     _signs_for(principal, notary)
     submission = Submission(
-        digest=_digest_of(settings, document, digest),
+        digest=digest_of(settings, document, digest),
         borrower=parse_address(borrower, field="borrower"),
         borrower_commitment=parse_bytes32(borrower_commitment, field="borrower_commitment"),
         borrower_signature=parse_signature(borrower_signature, field="borrower_signature"),
@@ -307,43 +305,6 @@ def revoke(
     return receipt_out(receipt)
 
 
-@router.post(
-    "/v1/verify",
-    tags=["verify"],
-    dependencies=[PublicLimited, ChainBound],
-    openapi_extra=DOCUMENT_OR_DIGEST,
-)
-def verify(
-    verifier: VerifierDep,
-    settings: SettingsDep,
-    document: Annotated[UploadFile | None, File(description="the document to check")] = None,
-    digest: Annotated[Bytes32 | None, Form(description="or its SHA-256, hex")] = None,
-    merkle: Annotated[
-        str | None, Form(description="a receipt's `merkle` object (JSON), for batched ones")
-    ] = None,
-    chain_id: Annotated[
-        int | None,
-        Form(ge=1, le=2**53 - 1, description="a receipt's `chain_id`: another chain is said so"),
-    ] = None,
-    contract_address: Annotated[
-        Address | None, Form(description="a receipt's `contract_address` (the registry)")
-    ] = None,
-) -> VerificationOut:
-    """Verify a document against the chain: anchor, signers, proof, status, confirmations.
-    Given the receipt's chain and registry, a receipt of another chain answers `other_chain`."""
-    value = _digest_of(settings, document, digest)
-    evidence = MerkleEvidence.from_json(_json_object(merkle, "merkle")) if merkle else None
-    report = verifier.verify(
-        value,
-        evidence,
-        chain_id=chain_id,
-        contract=parse_address(contract_address, field="contract_address")
-        if contract_address
-        else None,
-    )
-    return VerificationOut.model_validate(asdict(report))
-
-
 def _signs_for(principal: Principal, notary: Notary) -> None:
     """A lender key may notarise only as the lender whose signing key this service holds."""
     if (principal.lender or "").lower() != notary.lender.lower():
@@ -357,13 +318,6 @@ def _own_agreement(principal: Principal, loans: LoanService, digest: str) -> byt
     value = parse_bytes32(digest, field="digest")
     if principal.tenant is not None:
         confine(principal, loans.agreement_of(value).lender, f"agreement {to_hex(value)}")
-    return value
-
-
-def _json_object(raw: str, field: str) -> dict[str, Any]:
-    value = safejson.loads(raw, field=field)
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{field} must be a JSON object")
     return value
 
 

@@ -21,7 +21,7 @@ from loantrace.services.webhooks import WebhookService
 router = APIRouter(tags=["webhooks"])
 
 
-def get_webhooks(request: Request) -> WebhookService:
+async def get_webhooks(request: Request) -> WebhookService:
     """Return the webhook service built at start-up."""
     return cast(WebhookService, request.app.state.webhooks)
 

@@ -6,15 +6,20 @@ no account, no key, no transaction, no file. It is what `verify-certificate` tru
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from loantrace.chain.artifacts import load_artifact
 from loantrace.chain.registry import ARTIFACT, matches_build
+from loantrace.chain.rpcbatch import RpcBatcher
 from loantrace.domain.errors import ChainError
 from loantrace.domain.hexcodec import to_hex
 
@@ -56,6 +61,40 @@ class TxFacts:
 
 
 @dataclass(frozen=True)
+class SnapshotQuery:
+    """One anchored agreement to ask the chain about: its id, the block we recorded its
+    anchor in, and for a batched one the `(lender, root)` of its batch."""
+
+    agreement_id: bytes
+    anchor_block: int
+    batch: tuple[str, bytes] | None = None
+
+
+def _selector(signature: str) -> str:
+    return "0x" + keccak(text=signature)[:4].hex()
+
+
+# Call data built from fixed selectors: web3's `encode_abi` re-derives every selector of the
+# ABI on each call (about 3 ms, most of a verification's CPU time when measured).
+_STATUS_OF = _selector("statusOf(bytes32)")
+_RECORD_OF = _selector("recordOf(bytes32)")
+_BATCH_OF = _selector("batchOf(address,bytes32)")
+_STATUS_TYPES = ["uint8", "bytes32", "uint8"]
+_RECORD_TYPES = ["address", "uint48", "uint40", "uint8"]
+_BATCH_TYPES = ["address", "uint48", "uint40"]
+
+
+def _status_call(q: SnapshotQuery) -> str:
+    return _STATUS_OF + q.agreement_id.hex()
+
+
+def _anchor_call(q: SnapshotQuery) -> str:
+    if q.batch is None:
+        return _RECORD_OF + q.agreement_id.hex()
+    return _BATCH_OF + abi_encode(["address", "bytes32"], [q.batch[0], q.batch[1]]).hex()
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the chain says now about one anchored agreement, read in one JSON-RPC batch."""
 
@@ -76,6 +115,7 @@ class ChainEvidence:
         self._artifact = load_artifact(ARTIFACT)
         self.registry = Web3.to_checksum_address(registry)
         self._contract = w3.eth.contract(address=self.registry, abi=self._artifact["abi"])
+        self.rpc = RpcBatcher(w3.provider)
 
     def chain_id(self) -> int:
         """Return the node's chain id."""
@@ -144,44 +184,56 @@ class ChainEvidence:
         status, successor, reason = self._contract.functions.statusOf(agreement_id).call()
         return int(status), bytes(successor), int(reason)
 
-    def snapshot(
-        self, agreement_id: bytes, *, anchor_block: int, batch: tuple[str, bytes] | None
-    ) -> Snapshot:
-        """Read head, status, record (single) or batch (`(lender, root)`), and the anchor
-        block's hash, in one JSON-RPC batch: one round trip, however many agreements exist."""
+    def snapshots(self, queries: Sequence[SnapshotQuery]) -> list[Snapshot | None]:
+        """Read what the chain says now about each of `queries`, however many, in two round
+        trips: the head, then every query's status, record (single) or batch, and anchor block
+        hash in one JSON-RPC batch pinned at that head by its hash (EIP-1898), so all answers
+        are of one block. None for a query the node could not answer (the full path judges it).
+        """
+        if not queries:
+            return []
         if not hasattr(self._w3.provider, "make_batch_request"):  # the in-process test chain
-            return self._snapshot_one_by_one(agreement_id, anchor_block, batch)
-        status_call = self._contract.encode_abi("statusOf", args=[agreement_id])
-        if batch is None:
-            anchor_call = self._contract.encode_abi("recordOf", args=[agreement_id])
-            anchor_type = "(address,uint48,uint40,uint8)"
-        else:
-            anchor_call = self._contract.encode_abi("batchOf", args=[batch[0], batch[1]])
-            anchor_type = "(address,uint48,uint40)"
-        requests: list[tuple[str, list[Any]]] = [
-            ("eth_blockNumber", []),
-            ("eth_call", [{"to": self.registry, "data": status_call}, "latest"]),
-            ("eth_call", [{"to": self.registry, "data": anchor_call}, "latest"]),
-            ("eth_getBlockByNumber", [hex(anchor_block), False]),
-        ]
-        head, status_raw, anchor_raw, block = self._batch(requests)
-        status, successor, reason = abi_decode(["uint8", "bytes32", "uint8"], _bytes(status_raw))
-        ((lender, *_rest),) = abi_decode([anchor_type], _bytes(anchor_raw))
-        return Snapshot(
-            head=head if isinstance(head, int) else int(head, 16),
-            status=int(status),
-            successor=bytes(successor),
-            reason=int(reason),
-            anchored_by=None if int(lender, 16) == 0 else Web3.to_checksum_address(lender),
-            anchor_block_hash=_bytes(block["hash"]) if block else None,
-        )
+            return [self._snapshot_one_by_one(q) for q in queries]
+        (head_block,) = self._batch([("eth_getBlockByNumber", ["latest", False])])
+        number = head_block["number"]
+        head = number if isinstance(number, int) else int(number, 16)
+        pin = {"blockHash": to_hex(_bytes(head_block["hash"])), "requireCanonical": True}
+        requests: list[tuple[str, list[Any]]] = []
+        for q in queries:
+            requests.append(("eth_call", [{"to": self.registry, "data": _status_call(q)}, pin]))
+            requests.append(("eth_call", [{"to": self.registry, "data": _anchor_call(q)}, pin]))
+        blocks = sorted({q.anchor_block for q in queries if q.anchor_block <= head})
+        requests.extend(("eth_getBlockByNumber", [hex(n), False]) for n in blocks)
+        answers = self.rpc.send(requests)
+        hashes = dict(zip(blocks, answers[2 * len(queries) :], strict=True))
+        found: list[Snapshot | None] = []
+        for i, q in enumerate(queries):
+            status_raw, anchor_raw = answers[2 * i], answers[2 * i + 1]
+            block = hashes.get(q.anchor_block)
+            if isinstance(status_raw, ChainError) or isinstance(anchor_raw, ChainError):
+                found.append(None)
+                continue
+            status, successor, reason = abi_decode(_STATUS_TYPES, _bytes(status_raw))
+            anchor_types = _RECORD_TYPES if q.batch is None else _BATCH_TYPES
+            lender = abi_decode(anchor_types, _bytes(anchor_raw))[0]
+            found.append(
+                Snapshot(
+                    head=head,
+                    status=int(status),
+                    successor=bytes(successor),
+                    reason=int(reason),
+                    anchored_by=None if int(lender, 16) == 0 else to_checksum_address(lender),
+                    anchor_block_hash=_bytes(block["hash"]) if isinstance(block, dict) else None,
+                )
+            )
+        return found
 
-    def _snapshot_one_by_one(
-        self, agreement_id: bytes, anchor_block: int, batch: tuple[str, bytes] | None
-    ) -> Snapshot:
-        status, successor, reason = self.status(agreement_id)
-        lender = self.record_lender(agreement_id) if batch is None else self.batch_lender(*batch)
-        block = self.block(anchor_block)
+    def _snapshot_one_by_one(self, q: SnapshotQuery) -> Snapshot:
+        status, successor, reason = self.status(q.agreement_id)
+        lender = (
+            self.record_lender(q.agreement_id) if q.batch is None else self.batch_lender(*q.batch)
+        )
+        block = self.block(q.anchor_block)
         return Snapshot(
             head=self.head(),
             status=status,
@@ -192,16 +244,12 @@ class ChainEvidence:
         )
 
     def _batch(self, requests: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Send `requests` as one JSON-RPC batch: one round trip."""
-        provider: Any = self._w3.provider
-        answers = provider.make_batch_request(requests)
-        if not isinstance(answers, list):
-            raise ChainError(f"the node refused a batch: {answers.get('error')}")
-        by_id = sorted(answers, key=lambda a: int(a["id"]))
-        errors = [a["error"] for a in by_id if "error" in a]
+        """Send `requests` as one JSON-RPC batch: one round trip; any error raises."""
+        answers = self.rpc.send(requests)
+        errors = [a for a in answers if isinstance(a, ChainError)]
         if errors:
             raise ChainError(f"the node answered an error: {errors[0]}")
-        return [a["result"] for a in by_id]
+        return answers
 
     def _has_code(self) -> bool:
         return len(self._w3.eth.get_code(self.registry)) > 0

@@ -208,12 +208,14 @@ class MemoryWatch:
 class Service:
     """One `loantrace serve` process on a free port, its output in a log file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, workers: int = 1) -> None:
         self.port = free_port()
+        self.workers = workers
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self._out: IO[bytes] = log.open("ab")
         args = [sys.executable, "-m", "loantrace.cli", "serve", "--port", str(self.port)]
+        args += ["--workers", str(workers)]
         self._process = subprocess.Popen(args, env=env, stdout=self._out, stderr=subprocess.STDOUT)
         self.memory = MemoryWatch(self._process.pid)
 

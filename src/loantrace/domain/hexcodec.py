@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from eth_utils.address import to_checksum_address
@@ -40,11 +41,16 @@ def parse_address(value: object, *, field: str) -> str:
         raise InvalidInput(
             f"{field} must be an address of 20 bytes (40 hex digits), got {len(digits)} digits"
         )
-    checksummed = to_checksum_address("0x" + digits.lower())
+    checksummed = _checksummed(digits.lower())
     mixed_case = digits != digits.lower() and digits != digits.upper()
     if mixed_case and digits != checksummed[2:]:
         raise InvalidInput(f"{field} has an invalid EIP-55 checksum (expected {checksummed})")
     return checksummed
+
+
+@functools.lru_cache(maxsize=4_096)  # the same parties recur; each conversion is a keccak
+def _checksummed(lower_digits: str) -> str:
+    return str(to_checksum_address("0x" + lower_digits))
 
 
 def parse_signature(value: object, *, field: str) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -16,7 +16,7 @@ from loantrace.domain.manifest import parse_manifest
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, agreement_leaf_values, verify
 from loantrace.ports.ledger import LedgerUnitOfWork
 from loantrace.services.receipts import VERDICT_OF_STATUS, MerkleEvidence
-from loantrace.services.verify_fast import fast_report
+from loantrace.services.verify_fast import fast_reports
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Verifier:
         self._uow = uow
         self._manifests = manifests
         self._from_block = from_block
-        self._chain = ChainEvidence(registry.contract.w3, registry.address)
+        self.chain = ChainEvidence(registry.contract.w3, registry.address)
 
     def verify(
         self,
@@ -87,10 +87,7 @@ class Verifier:
         """
         key = to_hex(digest)
         domain = self._registry.domain
-        elsewhere = (chain_id is not None and chain_id != domain.chain_id) or (
-            contract is not None and contract.lower() != domain.verifying_contract.lower()
-        )
-        if elsewhere:
+        if self.elsewhere(chain_id, contract):
             return replace(
                 self._not_found(key, ""),
                 verdict="other_chain",
@@ -138,19 +135,33 @@ class Verifier:
             return replace(report, verdict="invalid", explanation="leaf lender did not anchor it")
         return replace(report, merkle_root=to_hex(evidence.root), merkle_proof_valid=True)
 
+    def elsewhere(self, chain_id: int | None, contract: str | None) -> bool:
+        """Whether a receipt's chain id or registry names another chain than this node's."""
+        domain = self._registry.domain
+        return (chain_id is not None and chain_id != domain.chain_id) or (
+            contract is not None and contract.lower() != domain.verifying_contract.lower()
+        )
+
     def _fast(self, key: str) -> VerificationReport | None:
-        """Our own record and one chain round trip (see `verify_fast`); None: the full path."""
-        if self._uow is None:
-            return None
+        """Our own record and one pinned chain read (see `verify_fast`); None: the full path."""
+        return self.fast_many([key])[0]
+
+    def fast_many(self, keys: Sequence[str]) -> list[VerificationReport | None]:
+        """Verify many of our own agreements (0x-hex digests) at once: one store read and one
+        pinned chain read for all of them. None in place of one the full path must answer
+        (`verify` does that by itself; a caller batching requests calls `verify` for those).
+        """
+        if self._uow is None or not keys:
+            return [None] * len(keys)
         with self._uow() as uow:
-            record = uow.agreements.get(key)
-        if record is None or record.status == "queued":
-            return None
-        fields = fast_report(record, self._chain, self._registry.domain)
-        if fields is None:
-            return None
-        verdict = str(fields["verdict"])
-        return VerificationReport(**fields, explanation=_explain(verdict))  # type: ignore[arg-type]
+            found = uow.agreements.get_many(keys)
+        domain = self._registry.domain
+        return [
+            None
+            if fields is None
+            else VerificationReport(**fields, explanation=_explain(str(fields["verdict"])))  # type: ignore[arg-type]
+            for fields in fast_reports([found.get(k) for k in keys], self.chain, domain)
+        ]
 
     def _singles(self, digest: bytes) -> VerificationReport | None:
         """Report on the single notarisations of `digest`: the first in force answers.

@@ -39,6 +39,15 @@ def get_agreement(*, session: Session, digest: str) -> AgreementRow | None:
     return session.get(AgreementRow, digest)
 
 
+def get_agreements(*, session: Session, digests: Sequence[str]) -> list[AgreementRow]:
+    """Return the agreements among `digests` that are known (one query per 500)."""
+    found: list[AgreementRow] = []
+    for start in range(0, len(digests), 500):
+        chunk = list(digests[start : start + 500])
+        found.extend(session.exec(select(AgreementRow).where(col(AgreementRow.digest).in_(chunk))))
+    return found
+
+
 def get_by_agreement_id(*, session: Session, agreement_id: str) -> AgreementRow | None:
     """Return the agreement with this agreement id, if known."""
     stmt = select(AgreementRow).where(AgreementRow.agreement_id == agreement_id)
@@ -107,6 +116,11 @@ class SqlAgreementRepository:
         """Return the agreement with `digest`, if known."""
         row = get_agreement(session=self._session, digest=digest)
         return None if row is None else agreement_record(row)
+
+    def get_many(self, digests: Sequence[str]) -> dict[str, AgreementRecord]:
+        """Return the known agreements among `digests`, by digest."""
+        rows = get_agreements(session=self._session, digests=digests)
+        return {row.digest: agreement_record(row) for row in rows}
 
     def by_agreement_id(self, agreement_id: str) -> AgreementRecord | None:
         """Return the agreement with this agreement id, if known."""
