@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -302,3 +303,33 @@ def test_wallet_hash_matches_for_any_terms(
     }
     assert encode_typed_data(full_message=message).body == terms.struct_hash()
     assert LoanTerms.from_json(terms.to_json()) == terms
+
+
+_WORD = st.integers(min_value=0, max_value=2**256 - 1)
+_INSTALMENT = st.builds(
+    lambda due_at, principal, interest, fees: SimpleNamespace(
+        due_at=due_at, principal=principal, interest=interest, fees=fees
+    ),
+    st.integers(min_value=0, max_value=2**64 - 1),
+    _WORD,
+    _WORD,
+    _WORD,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_INSTALMENT, min_size=1, max_size=30))
+def test_schedule_hash_writes_the_words_eth_abi_would(instalments: list[Any]) -> None:
+    schedule: Any = SimpleNamespace(instalments=tuple(instalments))
+    assert schedule_hash(schedule) == keccak(b"".join(instalment_hash(i) for i in instalments))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("due_at", 2**64), ("principal", 2**256), ("interest", -1), ("fees", True)],
+)
+def test_schedule_hash_refuses_a_value_its_word_cannot_hold(field: str, value: object) -> None:
+    fields: dict[str, object] = {"due_at": 1, "principal": 2, "interest": 3, "fees": 4}
+    schedule: Any = SimpleNamespace(instalments=(SimpleNamespace(**(fields | {field: value})),))
+    with pytest.raises(InvalidInput, match="is not a uint"):
+        schedule_hash(schedule)

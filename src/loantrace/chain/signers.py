@@ -21,6 +21,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
+from loantrace.domain.agreement import private_key_of
 from loantrace.domain.errors import ChainError, ConfigurationError
 
 MAX_KEYSTORE_BYTES = 64 * 1024
@@ -56,6 +57,7 @@ class LocalSigner:
 
     def __init__(self, account: LocalAccount) -> None:
         self.account = account
+        self.private_key = private_key_of(bytes(account.key))  # parsed once, signs many
 
     @classmethod
     def from_key(cls, key: str | bytes) -> LocalSigner:

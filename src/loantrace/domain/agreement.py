@@ -18,6 +18,7 @@ from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_account.messages import encode_typed_data as _encode_typed_data
+from eth_keys.datatypes import PrivateKey
 from eth_keys.datatypes import Signature as EcdsaSignature
 from eth_keys.exceptions import BadSignature
 from eth_utils.crypto import keccak
@@ -263,14 +264,26 @@ def sign_revocation(
         raise InvalidInput("private_key must be a secp256k1 key of 32 bytes") from None
 
 
-def sign_agreement(agreement: Agreement, domain: Domain, private_key: bytes | str) -> bytes:
-    """Return the 65-byte (r, s, v) EIP-712 signature of `agreement` by `private_key`."""
+def sign_agreement(
+    agreement: Agreement, domain: Domain, private_key: bytes | str | PrivateKey
+) -> bytes:
+    """Return the 65-byte (r, s, v) EIP-712 signature of `agreement` by `private_key`.
+
+    A service signing many agreements passes a parsed `PrivateKey` (see `private_key_of`):
+    parsing a key derives its public key, which cost as much as the signature itself."""
+    key = private_key if isinstance(private_key, PrivateKey) else private_key_of(private_key)
+    v, r, s = key.sign_msg_hash(signing_hash(agreement, domain)).vrs
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v + 27])
+
+
+def private_key_of(raw: bytes | str) -> PrivateKey:
+    """Parse a secp256k1 key of 32 bytes (or 64 hex digits, 0x-prefixed or not)."""
     try:
-        signed = Account.sign_message(_signable(agreement, domain), private_key)
+        key = bytes.fromhex(raw.removeprefix("0x")) if isinstance(raw, str) else bytes(raw)
+        return PrivateKey(key)
     except (ValueError, TypeError, ValidationError):
         # Never echo the library's message: it may quote key material.
         raise InvalidInput("private_key must be a secp256k1 key of 32 bytes") from None
-    return bytes(signed.signature)
 
 
 def recover_signer(agreement: Agreement, domain: Domain, signature: bytes) -> str:

@@ -7,6 +7,7 @@ and the encoding below must match the contract byte for byte.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -221,11 +222,15 @@ class LoanTerms:
 
     def digest(self) -> bytes:
         """Return the terms digest the agreement carries: the EIP-712 struct hash."""
+        return self._digest
+
+    @functools.cached_property
+    def _digest(self) -> bytes:  # the terms are frozen: hashed once (~0.1 ms with a schedule)
         return self.struct_hash()
 
 
 def instalment_hash(instalment: Instalment) -> bytes:
-    """Return the EIP-712 struct hash of one instalment."""
+    """Return the EIP-712 struct hash of one instalment (encoded by eth-abi)."""
     return keccak(
         encode(
             ["bytes32", "uint64", "uint256", "uint256", "uint256"],
@@ -241,8 +246,32 @@ def instalment_hash(instalment: Instalment) -> bytes:
 
 
 def schedule_hash(schedule: Schedule) -> bytes:
-    """Return the EIP-712 encoding of the schedule array: keccak of its instalment hashes."""
-    return keccak(b"".join(instalment_hash(i) for i in schedule.instalments))
+    """Return the EIP-712 encoding of the schedule array: keccak of its instalment hashes.
+
+    Every instalment field is a static word, so each instalment's encoding is its words back
+    to back; they are written directly (eth-abi takes ~15 us an instalment, most of a batch's
+    hashing), range-checked as eth-abi would, and a property test holds this equal to
+    `instalment_hash` of each."""
+    return keccak(b"".join(keccak(_instalment_words(i)) for i in schedule.instalments))
+
+
+def _instalment_words(instalment: Instalment) -> bytes:
+    return b"".join(
+        (
+            INSTALMENT_TYPEHASH,
+            _uint(instalment.due_at, 64),
+            _uint(instalment.principal, 256),
+            _uint(instalment.interest, 256),
+            _uint(instalment.fees, 256),
+        )
+    )
+
+
+def _uint(value: int, bits: int) -> bytes:
+    """The ABI word of an unsigned integer of `bits` bits; refuse what does not fit."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << bits:
+        raise InvalidInput(f"{value!r} is not a uint{bits}")
+    return value.to_bytes(32, "big")
 
 
 def _purpose_bytes32(purpose: str) -> bytes:

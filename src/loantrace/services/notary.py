@@ -155,7 +155,7 @@ class Notary:
         # schedule, and its fresh deterministic signature needs no recovery: the borrower's does.
         own = lender_signature is None and isinstance(self._signer, LocalSigner)
         if isinstance(self._signer, LocalSigner) and own:
-            lender_signature = sign_agreement(agreement, domain, self._signer.account.key)
+            lender_signature = sign_agreement(agreement, domain, self._signer.private_key)
         elif lender_signature is None:
             if terms is None:
                 raise InvalidInput("the lender signs only over the terms in full")
