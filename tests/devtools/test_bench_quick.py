@@ -21,6 +21,8 @@ FIGURES = {
     "single_1_docs_per_s",
     "single_32_docs_per_s",
     "single_32_anchored_p99_ms",
+    "queued_32_docs_per_s",
+    "queued_32_anchored_p99_ms",
     "batch_1_docs_per_s",
     "batch_32_docs_per_s",
     "gas_single_per_doc",
@@ -84,6 +86,7 @@ def test_bench_json_has_every_figure_positive_with_its_ratio(
     assert report["started_at"] <= report["finished_at"]
     [run] = report["runs"]
     assert run["database"] == "sqlite"
+    assert run["workers"] == (os.cpu_count() or 1)  # as `serve` runs in prod here
     figures = {f["key"]: f for f in run["figures"]}
     common = {f["key"]: f for f in report["common"]["figures"]}
     assert set(figures) == FIGURES

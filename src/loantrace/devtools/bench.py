@@ -12,6 +12,7 @@ from the same run; bench.json keeps the raw numbers.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -180,7 +181,8 @@ def run_database(
         deployed = deploy(anvil.url, database_url, admin_key)
         env = service_env(anvil.url, database_url, deployed, admin_key)
         raw["service_settings"] = SERVICE_OVERRIDES
-        service = Service(env, workdir / f"service-{kind}.log")
+        raw["workers"] = os.cpu_count() or 1  # what `serve` runs in prod on this machine
+        service = Service(env, workdir / f"service-{kind}.log", workers=raw["workers"])
         try:
             raw["service_start_s"] = round(service.wait_up(), 3)
             say(f"  service up in {raw['service_start_s']:.1f} s at {service.url}")
@@ -297,6 +299,7 @@ def _through_http(
     for key, clients, batches in (
         ("single_1", 1, plan.singles_1),
         ("single_32", plan.clients, plan.singles_32),
+        ("queued_32", plan.clients, plan.singles_32),
         ("batch_1", 1, plan.batches_1),
         ("batch_32", plan.clients, plan.batches_32),
     ):
@@ -304,6 +307,8 @@ def _through_http(
         jobs = (  # signed by the borrowers before the clock starts
             factory.single_jobs(batches)
             if key.startswith("single")
+            else factory.single_jobs(batches, anchoring="batch")
+            if key.startswith("queued")
             else factory.batch_jobs(batches, plan.batch_size)
         )
         raw[key] = load(key, jobs, clients, accepted, duration=plan.cap_seconds, headers=auth)
@@ -313,7 +318,7 @@ def _through_http(
     contracts = Contracts.bind(w3, deployed.registry, deployed.ledger, deployed.fundflow)
     raw["gas_single"] = gas_per_document(rpc_url, contracts.registry, _tx_hash(raw["single_1"]))
     raw["gas_batch"] = gas_per_document(rpc_url, contracts.registry, _tx_hash(raw["batch_1"]))
-    for key in ("single_1", "single_32", "batch_1", "batch_32"):
+    for key in ("single_1", "single_32", "queued_32", "batch_1", "batch_32"):
         raw[key].pop("bodies")
     say(f"  event load: {plan.events:,} notarisations from a second NOTARY, raw transactions …")
     raw["event_load"] = notarisation_events(
