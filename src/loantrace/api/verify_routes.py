@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from loantrace.api.auth import PublicLimited
@@ -30,6 +30,7 @@ router = APIRouter()
     tags=["verify"],
     dependencies=[PublicLimited, ChainBound],
     openapi_extra=DOCUMENT_OR_DIGEST,
+    response_model=VerificationOut,
 )
 async def verify(
     request: Request,
@@ -47,7 +48,7 @@ async def verify(
     contract_address: Annotated[
         Address | None, Form(description="a receipt's `contract_address` (the registry)")
     ] = None,
-) -> VerificationOut:
+) -> Response:
     """Verify a document against the chain: anchor, signers, proof, status, confirmations.
     Given the receipt's chain and registry, a receipt of another chain answers `other_chain`."""
     contract = (
@@ -60,11 +61,18 @@ async def verify(
             batches: Coalescer[str, VerificationReport | None] = request.app.state.verifications
             fast = await batches.submit(value)
             if fast is not None:
-                return VerificationOut.model_validate(asdict(fast))
+                return _answer(fast)
     report = await run_in_threadpool(
         _verify, verifier, settings, document, digest, merkle, chain_id, contract
     )
-    return VerificationOut.model_validate(asdict(report))
+    return _answer(report)
+
+
+def _answer(report: VerificationReport) -> Response:
+    """The report as VerificationOut's JSON, validated once (returning the model would have
+    FastAPI validate it a second time)."""
+    body = VerificationOut.model_validate(asdict(report)).model_dump_json()
+    return Response(body, media_type="application/json")
 
 
 def _verify(
