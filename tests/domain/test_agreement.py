@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 from eth_abi.abi import encode
 from eth_account import Account
-from eth_account.messages import encode_typed_data
+from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hypothesis import assume, given, settings
@@ -20,9 +20,12 @@ from loantrace.domain.agreement import (
     Agreement,
     Domain,
     SignedAgreement,
+    private_key_of,
+    recover_from_hash,
     recover_signer,
     sign_agreement,
     signing_hash,
+    struct_hash,
     typed_data,
 )
 from loantrace.domain.errors import InvalidInput, SignatureError, SignatureMismatch
@@ -330,3 +333,28 @@ def test_domain_checksums_the_contract_and_rejects_bad_ones() -> None:
     assert lower.verifying_contract == DOMAIN.verifying_contract
     with pytest.raises(InvalidInput, match=r"domain\.verifying_contract"):
         Domain(chain_id=1, verifying_contract="0xabc")
+
+
+_KEYS = st.integers(min_value=1, max_value=2**256 - 2**129).map(lambda k: k.to_bytes(32, "big"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_KEYS, st.binary(min_size=32, max_size=32), st.binary(min_size=32, max_size=32))
+def test_signing_with_a_parsed_key_is_eth_accounts_signature(
+    key: bytes, digest: bytes, commitment: bytes
+) -> None:
+    domain = Domain(chain_id=31337, verifying_contract="0x" + "22" * 20)
+    signer = Account.from_key(key)
+    agreement = Agreement(digest, signer.address, signer.address, commitment, commitment)
+    signable = SignableMessage(b"\x01", domain.separator(), struct_hash(agreement))
+    reference = bytes(Account.sign_message(signable, key).signature)
+    for form in (key, "0x" + key.hex(), private_key_of(key)):
+        assert sign_agreement(agreement, domain, form) == reference
+    assert recover_from_hash(signing_hash(agreement, domain), reference) == signer.address
+    assert Account.recover_message(signable, signature=reference) == signer.address
+
+
+@pytest.mark.parametrize("bad", [b"\x00" * 32, b"\x01" * 31, "0xzz", "0x" + "ff" * 32])
+def test_a_bad_private_key_is_invalid_input(bad: bytes | str) -> None:
+    with pytest.raises(InvalidInput, match="secp256k1 key of 32 bytes"):
+        private_key_of(bad)
