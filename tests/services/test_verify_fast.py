@@ -155,3 +155,19 @@ def test_an_unknown_digest_takes_the_full_path(anvil_chain: BoundChain) -> None:
     rt = bound_runtime(anvil_chain)
     assert rt.verifier.verify(b"\x42" * 32).verdict == "not_found"
     rt.close()
+
+
+def test_a_registry_address_without_code_answers_none_not_an_error(
+    anvil_chain: BoundChain,
+) -> None:
+    from loantrace.chain.evidence import ChainEvidence, SnapshotQuery
+
+    rt = bound_runtime(anvil_chain)
+    nowhere = ChainEvidence(rt.node.w3, "0x" + "5a" * 20)
+    queries = [
+        SnapshotQuery(b"\x01" * 32, anchor_block=1),
+        SnapshotQuery(b"\x02" * 32, anchor_block=1, batch=(rt.notary.lender, b"\x03" * 32)),
+    ]
+    assert nowhere.snapshots(queries) == [None, None]
+    assert nowhere.snapshots([]) == []
+    rt.close()

@@ -12,6 +12,7 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from web3 import Web3
@@ -213,9 +214,13 @@ class ChainEvidence:
             if isinstance(status_raw, ChainError) or isinstance(anchor_raw, ChainError):
                 found.append(None)
                 continue
-            status, successor, reason = abi_decode(_STATUS_TYPES, _bytes(status_raw))
             anchor_types = _RECORD_TYPES if q.batch is None else _BATCH_TYPES
-            lender = abi_decode(anchor_types, _bytes(anchor_raw))[0]
+            try:
+                status, successor, reason = abi_decode(_STATUS_TYPES, _bytes(status_raw))
+                lender = abi_decode(anchor_types, _bytes(anchor_raw))[0]
+            except (DecodingError, ValueError):  # no registry code there (or not ours)
+                found.append(None)
+                continue
             found.append(
                 Snapshot(
                     head=head,
