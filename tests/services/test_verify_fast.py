@@ -122,7 +122,8 @@ def test_one_bad_read_in_a_batch_leaves_the_others_answered(anvil_chain: BoundCh
     unknown = "0x" + "42" * 32
     keys = ["0x" + good.submission.digest.hex(), "0x" + other.submission.digest.hex(), unknown]
     first, second, third = rt.verifier.fast_many(keys)
-    assert first is not None and first.verdict == "valid"
+    assert first is not None
+    assert first.verdict == "valid"
     assert second is None  # not anchored where we recorded it: the full path judges it
     assert third is None  # not ours
     assert rt.verifier.verify(other.submission.digest).verdict == "valid"  # from the chain
