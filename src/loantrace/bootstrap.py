@@ -404,5 +404,6 @@ class Runtime:
         return checks
 
     def close(self) -> None:
-        """Release the database pool."""
+        """Release the database pool and the verifier's kept-alive node connections."""
         self.engine.dispose()
+        self.verifier.chain.rpc.close()

@@ -91,8 +91,11 @@ def test_an_error_for_one_request_stands_in_its_place(node: CannedNode) -> None:
         lambda body: {"jsonrpc": "2.0", "id": None, "error": {"message": "batch refused"}},
         lambda body: [{"jsonrpc": "2.0", "id": body[0]["id"], "result": 1}],  # one missing
         lambda body: [{"jsonrpc": "2.0", "id": r["id"] + 1000, "result": 1} for r in body],
+        lambda body: [{"jsonrpc": "2.0", "result": 1} for _ in body],  # no ids
+        lambda body: [{"jsonrpc": "2.0", "id": r["id"]} for r in body],  # neither result nor error
+        lambda body: ["nonsense" for _ in body],
     ],
-    ids=["refused", "short", "foreign ids"],
+    ids=["refused", "short", "foreign ids", "no ids", "no result", "not objects"],
 )
 def test_a_nonsense_answer_is_a_chain_error(node: CannedNode, answer: Any) -> None:
     node.answer = answer

@@ -69,7 +69,11 @@ def _in_order(answers: Any, count: int, first: int | None) -> list[Any]:
     if not isinstance(answers, list) or len(answers) != count:
         error = answers.get("error") if isinstance(answers, dict) else answers
         raise ChainError(f"the node refused a batch: {error}")
-    by_id = sorted(answers, key=lambda a: int(a["id"]))
-    if first is not None and [int(a["id"]) for a in by_id] != list(range(first, first + count)):
-        raise ChainError("the node answered a batch with ids it was not sent")
-    return [ChainError(str(a["error"])) if "error" in a else a["result"] for a in by_id]
+    try:
+        by_id = sorted(answers, key=lambda a: int(a["id"]))
+        ids = [int(a["id"]) for a in by_id]
+        if first is not None and ids != list(range(first, first + count)):
+            raise ChainError("the node answered a batch with ids it was not sent")
+        return [ChainError(str(a["error"])) if "error" in a else a["result"] for a in by_id]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChainError(f"the node answered a batch that is not JSON-RPC: {exc!r}") from None
