@@ -146,3 +146,21 @@ def test_a_wrong_number_of_answers_is_an_error_not_a_mix_up() -> None:
 def test_limits_must_be_positive(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="positive"):
         Coalescer(lambda keys: list(keys), **bad)
+
+
+def test_a_key_queued_as_the_runner_leaves_is_still_served() -> None:
+    """A caller woken by its answer submits again at once, in the loop turn where the runner
+    has left but its task is not yet known to be done: the key must not wait forever (it did
+    with one batch in flight, under load in CI, as a 60 s timeout)."""
+    coalescer: Coalescer[int, int] = Coalescer(lambda keys: [k + 1 for k in keys], in_flight=1)
+
+    async def main() -> int:
+        value = 0
+        for _ in range(200):  # awaited directly: resumed in the runner's last loop turn
+            value = await coalescer.submit(value)
+        return value
+
+    async def guarded() -> int:
+        return await asyncio.wait_for(main(), timeout=10)
+
+    assert asyncio.run(guarded()) == 200

@@ -45,7 +45,11 @@ class Coalescer(Generic[K, V]):
         self.in_flight = in_flight
         self.max_waiting = max_waiting
         self._pending: list[tuple[K, asyncio.Future[V]]] = []
-        self._runners: set[asyncio.Task[None]] = set()
+        self._runners: set[asyncio.Task[None]] = set()  # references, so none is collected
+        # Runners that will still look at `_pending`: counted here, not by the task set, which
+        # learns of a finished task only a loop turn later (a key queued in that turn would
+        # wait for a runner that has already left).
+        self._active = 0
         self.batches = 0  # batches run so far (a test and a metric read it)
 
     async def submit(self, key: K) -> V:
@@ -54,13 +58,20 @@ class Coalescer(Generic[K, V]):
             raise Unavailable(f"{self.max_waiting} verifications are waiting; retry shortly")
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._pending.append((key, future))
-        if len(self._runners) < self.in_flight:
+        if self._active < self.in_flight:
+            self._active += 1
             runner = asyncio.create_task(self._run())
             self._runners.add(runner)
             runner.add_done_callback(self._runners.discard)
         return await future
 
     async def _run(self) -> None:
+        try:
+            await self._drain()
+        finally:  # no await between the last look at `_pending` and this
+            self._active -= 1
+
+    async def _drain(self) -> None:
         while self._pending:
             taken = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
@@ -77,7 +88,10 @@ class Coalescer(Generic[K, V]):
                 _fail(live, exc)
                 continue
             except BaseException:  # cancelled (shutdown): no caller may wait forever
-                _fail(live, Unavailable("the service is stopping; retry shortly"))
+                stopping = Unavailable("the service is stopping; retry shortly")
+                _fail(live, stopping)
+                _fail(self._pending, stopping)
+                self._pending.clear()
                 raise
             for (_key, future), answer in zip(live, answers, strict=True):
                 if not future.done():
