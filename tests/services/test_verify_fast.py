@@ -172,3 +172,21 @@ def test_a_registry_address_without_code_answers_none_not_an_error(
     assert nowhere.snapshots(queries) == [None, None]
     assert nowhere.snapshots([]) == []
     rt.close()
+
+
+def test_a_caller_that_tried_the_fast_path_gets_the_full_path_alone(
+    anvil_chain: BoundChain,
+) -> None:
+    rt = bound_runtime(anvil_chain)
+    signed = make_signed(rt)
+    rt.notary.notarise(signed.submission)
+    digest = signed.submission.digest
+    asked: list[object] = []
+    fast_many = rt.verifier.fast_many
+    rt.verifier.fast_many = lambda keys: asked.append(keys) or fast_many(keys)  # type: ignore[method-assign]
+    report = rt.verifier.verify(digest, fast=False)
+    assert asked == []  # the route asked already: the store and chain are not asked again
+    assert report.verdict == "valid"
+    assert rt.verifier.verify(digest).verdict == "valid"
+    assert asked == [["0x" + digest.hex()]]
+    rt.close()

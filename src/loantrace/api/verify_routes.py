@@ -54,16 +54,17 @@ async def verify(
     contract = (
         parse_address(contract_address, field="contract_address") if contract_address else None
     )
-    if document is None and digest is not None and merkle is None:
+    tried = document is None and digest is not None and merkle is None
+    tried = tried and not verifier.elsewhere(chain_id, contract)
+    if tried:
         # By digest: one of ours is answered in a batch with the other requests waiting now.
-        value = to_hex(parse_bytes32(digest, field="digest"))
-        if not verifier.elsewhere(chain_id, contract):
-            batches: Coalescer[str, VerificationReport | None] = request.app.state.verifications
-            fast = await batches.submit(value)
-            if fast is not None:
-                return _answer(fast)
+        value = to_hex(parse_bytes32(digest or "", field="digest"))
+        batches: Coalescer[str, VerificationReport | None] = request.app.state.verifications
+        fast = await batches.submit(value)
+        if fast is not None:
+            return _answer(fast)
     report = await run_in_threadpool(
-        _verify, verifier, settings, document, digest, merkle, chain_id, contract
+        _verify, verifier, settings, document, digest, merkle, chain_id, contract, not tried
     )
     return _answer(report)
 
@@ -83,10 +84,11 @@ def _verify(
     merkle: str | None,
     chain_id: int | None,
     contract: str | None,
+    fast: bool,
 ) -> VerificationReport:
     value = digest_of(settings, document, digest)
     evidence = MerkleEvidence.from_json(_json_object(merkle, "merkle")) if merkle else None
-    return verifier.verify(value, evidence, chain_id=chain_id, contract=contract)
+    return verifier.verify(value, evidence, chain_id=chain_id, contract=contract, fast=fast)
 
 
 def _json_object(raw: str, field: str) -> dict[str, Any]:

@@ -78,12 +78,14 @@ class Verifier:
         *,
         chain_id: int | None = None,
         contract: str | None = None,
+        fast: bool = True,
     ) -> VerificationReport:
         """Verify `digest`; batched agreements need Merkle evidence (given, or from our store).
 
         `chain_id` and `contract` are where a receipt says the anchor is: when they name
         another chain or registry, the verdict says so instead of `not_found` (this node
-        cannot judge a record of another chain; it is not evidence of forgery).
+        cannot judge a record of another chain; it is not evidence of forgery). `fast=False`
+        when the caller has had `fast_many` answer None for it already (not asked twice).
         """
         key = to_hex(digest)
         domain = self._registry.domain
@@ -98,13 +100,9 @@ class Verifier:
                 ),
             )
         if evidence is None:
-            fast = self._fast(key)
-            if fast is not None:
-                return fast
-            found_single = self._singles(digest)
-            if found_single:
-                return found_single
-        if evidence is None:
+            found = (self._fast(key) if fast else None) or self._singles(digest)
+            if found:
+                return found
             evidence = self._stored_evidence(key) or self._published_evidence(digest)
         if evidence is None:
             return self._not_found(key, "no notarisation of this digest on chain")

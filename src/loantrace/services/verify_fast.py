@@ -39,8 +39,12 @@ class _Case:
     record: AgreementRecord
     signed: SignedAgreement
     recovered: tuple[str, str]
-    root: bytes | None
     query: SnapshotQuery
+
+    @property
+    def root(self) -> bytes | None:
+        """The root of its batch; None for a single record."""
+        return self.query.batch[1] if self.query.batch is not None else None
 
 
 def _checked(
@@ -88,10 +92,9 @@ def _prepared(record: AgreementRecord, domain: Domain) -> _Case | None:
     recovered = _checked(signed, agreement_id, evidence, domain)
     if recovered is None:
         return None
-    root = evidence.root if evidence is not None else None
-    batch = (signed.agreement.lender, root) if root is not None else None
+    batch = (signed.agreement.lender, evidence.root) if evidence is not None else None
     query = SnapshotQuery(agreement_id, record.block_number, batch)
-    return _Case(record, signed, recovered, root, query)
+    return _Case(record, signed, recovered, query)
 
 
 def fast_reports(
@@ -100,9 +103,8 @@ def fast_reports(
     """Return the fields of a verification report for each record, in order; None where
     the full path must answer (no record, a failed local check, or a chain disagreement)."""
     cases = [_prepare(record, domain) for record in records]
-    asked = [case for case in cases if case is not None]
-    snaps = dict(zip(map(id, asked), chain.snapshots([c.query for c in asked]), strict=True))
-    return [None if case is None else _report(case, snaps[id(case)], domain) for case in cases]
+    snaps = iter(chain.snapshots([case.query for case in cases if case is not None]))
+    return [None if case is None else _report(case, next(snaps), domain) for case in cases]
 
 
 def _report(case: _Case, snap: Snapshot | None, domain: Domain) -> dict[str, object] | None:

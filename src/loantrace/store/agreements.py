@@ -3,7 +3,7 @@ the ledger port built on them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -39,11 +39,16 @@ def get_agreement(*, session: Session, digest: str) -> AgreementRow | None:
     return session.get(AgreementRow, digest)
 
 
+def _in_chunks(digests: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """`digests` in lists of at most `size`: one `IN (...)` query each."""
+    for start in range(0, len(digests), size):
+        yield list(digests[start : start + size])
+
+
 def get_agreements(*, session: Session, digests: Sequence[str]) -> list[AgreementRow]:
     """Return the agreements among `digests` that are known (one query per 500)."""
     found: list[AgreementRow] = []
-    for start in range(0, len(digests), 500):
-        chunk = list(digests[start : start + 500])
+    for chunk in _in_chunks(digests):
         found.extend(session.exec(select(AgreementRow).where(col(AgreementRow.digest).in_(chunk))))
     return found
 
@@ -62,8 +67,7 @@ def get_batch(*, session: Session, root: str) -> BatchRow | None:
 def known_digests(*, session: Session, digests: Sequence[str]) -> set[str]:
     """Return which of `digests` are already recorded."""
     found: set[str] = set()
-    for start in range(0, len(digests), 500):
-        chunk = list(digests[start : start + 500])
+    for chunk in _in_chunks(digests):
         stmt = select(AgreementRow.digest).where(col(AgreementRow.digest).in_(chunk))
         found.update(session.exec(stmt).all())
     return found
