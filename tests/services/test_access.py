@@ -116,3 +116,41 @@ def test_bad_key_requests_change_nothing(
 def test_revoking_an_unknown_key_is_not_found(database: str) -> None:
     with pytest.raises(NotFound):
         _service(database, Clock()).revoke_key("0" * 16)
+
+
+def test_many_tokens_at_once_each_get_their_own_answer_from_one_query(database: str) -> None:
+    clock = Clock()
+    service = _service(database, clock)
+    _lender, lender_token = service.create_key(by="t", role="lender", name="l", lender=LENDER)
+    _auditor, auditor_token = service.create_key(by="t", role="auditor", name="a")
+    revoked, revoked_token = service.create_key(by="t", role="regulator", name="r")
+    service.revoke_key(revoked.id)
+    forged = auditor_token[:-4] + ("AAAA" if not auditor_token.endswith("AAAA") else "BBBB")
+    tokens = [lender_token, forged, ADMIN_TOKEN, revoked_token, "lt_zz", auditor_token]
+    engine = make_engine(database)
+    statements: list[str] = []
+    counting = AccessService(
+        uow=SqlAccessUnitOfWork.factory(engine), admin_token=ADMIN_TOKEN, clock=clock
+    )
+    from sqlalchemy import event
+
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    answers = counting.authenticate_many(tokens)
+    assert sum("api_keys" in s for s in statements) == 1
+    roles = [a.role if not isinstance(a, Unauthenticated) else str(a) for a in answers]
+    assert roles[0] == "lender"
+    assert "unknown" in roles[1]
+    assert roles[2] == "admin"
+    assert "revoked" in roles[3]
+    assert "not a loantrace API key" in roles[4]
+    assert roles[5] == "auditor"
+    one_by_one = []
+    for token in tokens:  # the same answers as one at a time
+        try:
+            one_by_one.append(service.authenticate(token).key_id)
+        except Unauthenticated as exc:
+            one_by_one.append(str(exc))
+    assert one_by_one == [
+        a.key_id if not isinstance(a, Unauthenticated) else str(a) for a in answers
+    ]
+    assert counting.authenticate_many([]) == []

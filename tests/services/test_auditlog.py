@@ -9,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from loantrace.domain.access import Principal
+from loantrace.domain.auditchain import AuditEntry
 from loantrace.services.auditlog import AuditLog
 from loantrace.store.auditlog import SqlAuditLogUnitOfWork
 from loantrace.store.db import init_schema, make_engine
@@ -24,9 +26,15 @@ def _log(tmp_path: Path) -> tuple[AuditLog, Engine]:
     return AuditLog(uow=SqlAuditLogUnitOfWork.factory(engine)), engine
 
 
+def _one(log: AuditLog, obj: str) -> None:
+    log.append([log.entry(LENDER, method="POST", route="/v1/loans", obj=obj, outcome=201)])
+
+
 def _fill(log: AuditLog, n: int) -> None:
     for i in range(n):
-        log.record(LENDER, method="POST", route="/v1/loans", obj=f"loan={i}", outcome=201)
+        log.append(
+            [log.entry(LENDER, method="POST", route="/v1/loans", obj=f"loan={i}", outcome=201)]
+        )
 
 
 def test_an_untouched_log_verifies(tmp_path: Path) -> None:
@@ -73,3 +81,64 @@ def test_any_single_altered_row_breaks_the_chain(n: int, data: st.DataObject) ->
             conn.execute(text("UPDATE audit_log SET outcome = 418 WHERE id = :i"), {"i": victim})
         assert log.verify().broken_at == victim
         engine.dispose()
+
+
+def _entries(log: AuditLog, n: int, tag: str) -> list[AuditEntry]:
+    return [
+        log.entry(LENDER, method="POST", route="/v1/loans", obj=f"{tag}={i}", outcome=201)
+        for i in range(n)
+    ]
+
+
+def _group_commits_chain_in_order(log: AuditLog, sizes: list[int]) -> None:
+    expected: list[str] = []
+    for k, size in enumerate(sizes):
+        batch = _entries(log, size, f"b{k}")
+        chained = log.append(batch)
+        assert [c.entry for c in chained] == batch
+        ids = [c.id for c in chained]
+        assert ids == sorted(ids)
+        assert len(set(ids)) == len(ids)
+        expected += [e.object or "" for e in batch]
+        log.append(
+            [log.entry(LENDER, method="POST", route="/v1/loans", obj=f"single={k}", outcome=201)]
+        )
+        expected.append(f"single={k}")
+    verdict = log.verify()
+    assert (verdict.entries, verdict.intact) == (len(expected), True)
+    newest_first = log.page(limit=len(expected))
+    assert [c.entry.object for c in reversed(newest_first)] == expected
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=4))
+def test_group_commits_chain_in_the_order_given_sqlite(sizes: list[int]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        log, engine = _log(Path(directory))
+        _group_commits_chain_in_order(log, sizes)
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_group_commits_chain_in_the_order_given_postgres(fresh_postgres: str) -> None:
+    engine = make_engine(fresh_postgres)
+    init_schema(engine)
+    try:
+        log = AuditLog(uow=SqlAuditLogUnitOfWork.factory(engine))
+        _group_commits_chain_in_order(log, [1, 500, 0, 37])
+    finally:
+        engine.dispose()
+
+
+def test_a_failed_group_commit_writes_none_of_its_entries(tmp_path: Path) -> None:
+    log, _engine = _log(tmp_path)
+    _fill(log, 2)
+    batch = _entries(log, 3, "x")
+    batch[2] = AuditEntry(**{**vars(batch[2]), "outcome": None})  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError):
+        log.append(batch)
+    assert log.verify().entries == 2
+    assert [c.entry.object for c in log.append(batch[:2])] == ["x=0", "x=1"]
+    assert log.verify().intact

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
-from functools import partial
 from typing import Annotated, cast
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loantrace.api.auth import allow
+from loantrace.api.coalesce import Coalescer
+from loantrace.domain.auditchain import AuditEntry, ChainedEntry
 from loantrace.services.auditlog import AuditLog
 
 router = APIRouter(tags=["audit log"])
@@ -101,8 +102,10 @@ async def _record(scope: Scope, outcome: int) -> None:
     route = str(getattr(scope.get("route"), "path", scope["path"]))
     params = scope.get("path_params") or {}
     obj = ",".join(f"{k}={v}" for k, v in sorted(params.items())) or None
-    log = cast(AuditLog, scope["app"].state.audit_log)
-    record = partial(
-        log.record, principal, method=scope["method"], route=route, obj=obj, outcome=outcome
+    state = scope["app"].state
+    entry = cast(AuditLog, state.audit_log).entry(
+        principal, method=scope["method"], route=route, obj=obj, outcome=outcome
     )
-    await anyio.to_thread.run_sync(record)
+    appends: Coalescer[AuditEntry, ChainedEntry] = state.audit_appends
+    # Shielded: a caller that hangs up does not take its entry out of the batch.
+    await asyncio.shield(appends.submit(entry))

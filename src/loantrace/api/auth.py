@@ -13,10 +13,10 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from loantrace.api.coalesce import Coalescer
 from loantrace.api.ratelimit import KeyRateLimiter
 from loantrace.domain.access import Principal, Role
 from loantrace.domain.errors import NotFound, Unauthenticated, Unauthorized
-from loantrace.services.access import AccessService
 
 _bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer lt_...`")
 
@@ -27,15 +27,18 @@ class Guard:
     def __init__(self, roles: tuple[Role, ...]) -> None:
         self.roles = roles
 
-    def __call__(
+    async def __call__(
         self,
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     ) -> Principal:
         if credentials is None:
             raise Unauthenticated("this route needs an API key: Authorization: Bearer <key>")
-        access = cast(AccessService, request.app.state.access)
-        principal = access.authenticate(credentials.credentials)
+        # Concurrent requests' keys are read together, in one query off the event loop.
+        logins: Coalescer[str, Principal | Unauthenticated] = request.app.state.authentications
+        principal = await logins.submit(credentials.credentials)
+        if isinstance(principal, Unauthenticated):
+            raise principal
         request.state.principal = principal  # denied attempts are audited too
         cast(KeyRateLimiter, request.app.state.rate_limiter).check(principal.key_id)
         if principal.role not in self.roles:

@@ -37,6 +37,7 @@ class Coalescer(Generic[K, V]):
         max_batch: int = 128,
         in_flight: int = 2,
         max_waiting: int = 4_096,
+        what: str = "requests",
     ) -> None:
         if max_batch < 1 or in_flight < 1 or max_waiting < 1:
             raise ValueError("max_batch, in_flight and max_waiting must be positive")
@@ -44,6 +45,7 @@ class Coalescer(Generic[K, V]):
         self.max_batch = max_batch
         self.in_flight = in_flight
         self.max_waiting = max_waiting
+        self._what = what  # named in the 503
         self._pending: list[tuple[K, asyncio.Future[V]]] = []
         self._runners: set[asyncio.Task[None]] = set()  # references, so none is collected
         # Runners that will still look at `_pending`: counted here, not by the task set, which
@@ -55,7 +57,7 @@ class Coalescer(Generic[K, V]):
     async def submit(self, key: K) -> V:
         """Wait for the answer to `key`, computed in a batch with other callers' keys."""
         if len(self._pending) >= self.max_waiting:
-            raise Unavailable(f"{self.max_waiting} verifications are waiting; retry shortly")
+            raise Unavailable(f"{self.max_waiting} {self._what} are waiting; retry shortly")
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._pending.append((key, future))
         if self._active < self.in_flight:

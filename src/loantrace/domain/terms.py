@@ -7,7 +7,6 @@ and the encoding below must match the contract byte for byte.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -221,12 +220,17 @@ class LoanTerms:
         )
 
     def digest(self) -> bytes:
-        """Return the terms digest the agreement carries: the EIP-712 struct hash."""
-        return self._digest
+        """Return the terms digest the agreement carries: the EIP-712 struct hash.
 
-    @functools.cached_property
-    def _digest(self) -> bytes:  # the terms are frozen: hashed once (~0.1 ms with a schedule)
-        return self.struct_hash()
+        The terms are frozen, so it is hashed once per object (~0.1 ms with a schedule) and
+        kept in the instance. Not `functools.cached_property`: on Python 3.11 that holds one
+        lock per property for every instance, and under load all threads queued on it.
+        """
+        found: bytes | None = self.__dict__.get("_digest")
+        if found is None:
+            found = self.struct_hash()
+            object.__setattr__(self, "_digest", found)  # a race computes the same bytes twice
+        return found
 
 
 def instalment_hash(instalment: Instalment) -> bytes:

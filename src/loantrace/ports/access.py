@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -31,6 +32,10 @@ class ApiKeyRepository(Protocol):
     def add(self, key: ApiKey) -> None: ...
 
     def get(self, key_id: str) -> ApiKey | None: ...
+
+    def get_many(self, key_ids: Sequence[str]) -> dict[str, ApiKey]:
+        """Return the keys found among `key_ids`, by id."""
+        ...
 
     def all(self) -> list[ApiKey]: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from loantrace.domain.auditchain import AuditEntry, ChainedEntry
@@ -14,7 +14,9 @@ class AuditLogRepository(Protocol):
 
     def newest_hash(self) -> str | None: ...
 
-    def append(self, entry: AuditEntry, prev_hash: str, hash_: str) -> int: ...
+    def append_many(self, links: Sequence[tuple[AuditEntry, str, str]]) -> list[int]:
+        """Insert (entry, prev_hash, hash) rows in order; return their ids, in order."""
+        ...
 
     def in_order(self) -> Iterator[ChainedEntry]: ...
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -117,6 +117,29 @@ class AccessService:
 
     def authenticate(self, token: str) -> Principal:
         """Return the principal of a bearer token, or raise Unauthenticated."""
+        found = self.authenticate_many([token])[0]
+        if isinstance(found, Unauthenticated):
+            raise found
+        return found
+
+    def authenticate_many(self, tokens: Sequence[str]) -> list[Principal | Unauthenticated]:
+        """Return, for each bearer token in order, its principal or why it is refused; the
+        API keys among them are read in one query (concurrent requests share it)."""
+        keyed = {parts[0] for t in tokens if (parts := split_token(t)) is not None}
+        keys: dict[str, ApiKey] = {}
+        if keyed:
+            with self._uow() as uow:
+                keys = uow.keys.get_many(sorted(keyed))
+        now = self._now()
+        out: list[Principal | Unauthenticated] = []
+        for token in tokens:
+            try:
+                out.append(self._principal(token, keys, now))
+            except Unauthenticated as exc:
+                out.append(exc)
+        return out
+
+    def _principal(self, token: str, keys: dict[str, ApiKey], now: datetime) -> Principal:
         presented = token_hash(token)
         if self._admin_hash is not None and same_hash(presented, self._admin_hash):
             return Principal(role="admin", key_id=SETTINGS_ADMIN, name="LOANTRACE_ADMIN_KEY")
@@ -125,13 +148,12 @@ class AccessService:
             if self._oidc is not None:
                 return self._oidc.principal(token)  # an identity provider's token
             raise Unauthenticated("the bearer token is not a loantrace API key")
-        with self._uow() as uow:
-            key = uow.keys.get(parts[0])
+        key = keys.get(parts[0])
         if key is None or not same_hash(presented, key.token_hash):
             raise Unauthenticated("unknown API key")
         if key.revoked_at is not None:
             raise Unauthenticated("this API key was revoked")
-        if _aware(key.expires_at) <= self._now():
+        if _aware(key.expires_at) <= now:
             raise Unauthenticated("this API key has expired")
         role = check_role(key.role, allowed=ROLES)  # borrowers' sign-in sessions too
         return Principal(

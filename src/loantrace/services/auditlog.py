@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,7 +37,7 @@ class AuditLog:
         self._uow = uow
         self._clock = clock
 
-    def record(
+    def entry(
         self,
         principal: Principal,
         *,
@@ -45,9 +45,9 @@ class AuditLog:
         route: str,
         obj: str | None,
         outcome: int,
-    ) -> ChainedEntry:
-        """Append one entry after the newest (appends are serialised across processes)."""
-        entry = AuditEntry(
+    ) -> AuditEntry:
+        """Return the entry of one action, stamped now (append it with `append`)."""
+        return AuditEntry(
             at=datetime.fromtimestamp(self._clock(), UTC),
             key_id=principal.key_id,
             role=principal.role,
@@ -57,11 +57,21 @@ class AuditLog:
             object=None if obj is None else obj[:200],
             outcome=outcome,
         )
+
+    def append(self, entries: Sequence[AuditEntry]) -> list[ChainedEntry]:
+        """Append `entries`, in order, after the newest, in one transaction: one hold of the
+        append lock and one commit for all of them (group commit), or none of them."""
+        if not entries:
+            return []
         with self._uow() as uow:
             prev = uow.entries.newest_hash() or GENESIS
-            hash_ = entry_hash(prev, entry)
-            row_id = uow.entries.append(entry, prev, hash_)
-        return ChainedEntry(row_id, entry, prev, hash_)
+            links = []
+            for entry in entries:
+                hash_ = entry_hash(prev, entry)
+                links.append((entry, prev, hash_))
+                prev = hash_
+            ids = uow.entries.append_many(links)
+        return [ChainedEntry(i, *link) for i, link in zip(ids, links, strict=True)]
 
     def page(self, *, limit: int = 100, offset: int = 0) -> list[ChainedEntry]:
         """Return entries, newest first."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import update
@@ -30,6 +30,13 @@ class SqlApiKeyRepository:
         """Return a key by id."""
         row = self._session.get(ApiKeyRow, key_id)
         return None if row is None else record_of(ApiKey, row)
+
+    def get_many(self, key_ids: Sequence[str]) -> dict[str, ApiKey]:
+        """Return the keys found among `key_ids`, by id (one query)."""
+        if not key_ids:
+            return {}
+        rows = self._session.exec(select(ApiKeyRow).where(col(ApiKeyRow.id).in_(key_ids))).all()
+        return {row.id: record_of(ApiKey, row) for row in rows}
 
     def all(self) -> list[ApiKey]:
         """Return every key, oldest first."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from types import TracebackType
 from typing import Self
@@ -28,13 +28,17 @@ class SqlAuditLogRepository:
         query = select(AuditLogRow.hash).order_by(col(AuditLogRow.id).desc()).limit(1)
         return self._session.exec(query).first()
 
-    def append(self, entry: AuditEntry, prev_hash: str, hash_: str) -> int:
-        """Insert an entry; return its id."""
-        row = AuditLogRow(**vars(entry), prev_hash=prev_hash, hash=hash_)
-        self._session.add(row)
+    def append_many(self, links: Sequence[tuple[AuditEntry, str, str]]) -> list[int]:
+        """Insert (entry, prev_hash, hash) rows in order, in one flush; return their ids."""
+        rows = [
+            AuditLogRow(**vars(entry), prev_hash=prev, hash=hash_) for entry, prev, hash_ in links
+        ]
+        self._session.add_all(rows)
         self._session.flush()
-        assert row.id is not None
-        return row.id
+        ids = [row.id for row in rows]
+        if any(i is None for i in ids):
+            raise RuntimeError("the database gave no id to an audit log row")
+        return [i for i in ids if i is not None]
 
     def in_order(self) -> Iterator[ChainedEntry]:
         """Yield every entry, oldest first."""

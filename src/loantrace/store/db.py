@@ -21,18 +21,30 @@ from loantrace.store.models import ChainBindingRow, CursorRow, utcnow
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+POOL_SIZE = 20  # connections kept open per process: the requests a worker serves at once
+MAX_OVERFLOW = 20  # ... and opened beyond them at peaks (closed again when returned)
+
+
+def make_engine(url: str, *, pool_size: int = POOL_SIZE) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    The pool keeps `pool_size` connections: SQLAlchemy's default of 5 was below the requests
+    one worker serves at once, so under load most requests opened (and closed) a connection
+    of their own, which on PostgreSQL is an authenticated session start each time.
+    """
+    sized = {"pool_size": pool_size, "max_overflow": MAX_OVERFLOW}
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, **sized)
     elif url in ("sqlite://", "sqlite:///:memory:"):
         engine = create_engine(
             "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
         )
     else:
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **sized
+        )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
