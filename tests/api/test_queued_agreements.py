@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,40 @@ def test_the_same_document_with_other_parties_is_a_conflict(
     assert_problem(
         batch_client.post("/v1/agreements", data=form_of(other) | BATCH), 409, "already-notarised"
     )
+
+
+def test_concurrent_submissions_each_get_their_own_answer(
+    batch_client: TestClient, make_submission: SubmissionFactory
+) -> None:
+    rt = _runtime(batch_client)
+    distinct = [make_submission(rt, f"concurrent {i}".encode()) for i in range(16)]
+    rival = make_submission(rt, b"concurrent 0")  # the first document, another borrower
+    forged = make_submission(rt, b"concurrent forged", signer=Account.create())
+    sent = [*distinct, distinct[3], distinct[3], rival, forged]
+    with ThreadPoolExecutor(max_workers=len(sent)) as pool:
+        answers = list(
+            pool.map(lambda s: batch_client.post("/v1/agreements", data=form_of(s) | BATCH), sent)
+        )
+    by_digest: dict[str, set[str]] = {}
+    for signed, answer in zip(sent, answers, strict=True):
+        if signed is forged:
+            assert_problem(answer, 422, "signature-mismatch")
+        else:  # the first document and its rival: one wins, whichever came first
+            assert answer.status_code in (202, 409), answer.text
+            if answer.status_code == 202:
+                body = answer.json()
+                assert body["digest"] == to_hex(signed.submission.digest)
+                by_digest.setdefault(body["digest"], set()).add(body["accepted_at"])
+    conflicts = [a for s, a in zip(sent, answers, strict=True) if a.status_code == 409]
+    assert len(conflicts) == 1  # of the first document and its rival, exactly one lost
+    assert all(len(times) == 1 for times in by_digest.values())  # a repeat: the same answer
+    assert len(by_digest) == 16
+    assert rt.intake.queued(forged.submission.digest) is None
+    _anchor_all(rt)
+    for digest in by_digest:
+        status = batch_client.get(f"/v1/agreements/{digest}")
+        assert status.status_code == 200, status.text
+        assert status.json()["mode"] == "batch"
 
 
 def test_a_bad_signature_is_refused_before_anything_is_queued(

@@ -275,11 +275,15 @@ class FakeAgreementRepository:
     def queued(self, digest: str) -> QueuedAgreement | None:
         return self.tables.queued.get(digest)
 
-    def enqueue(self, item: QueuedAgreement) -> None:
+    def queued_many(self, digests: Sequence[str]) -> dict[str, QueuedAgreement]:
+        return {d: self.tables.queued[d] for d in digests if d in self.tables.queued}
+
+    def enqueue(self, items: Sequence[QueuedAgreement]) -> None:
         _maybe_fail(self._fail_on, "enqueue")
-        if item.digest in self.tables.queued:
-            raise DuplicateRecord(f"queued agreement {item.digest}")
-        self.tables.queued[item.digest] = item
+        digests = [item.digest for item in items]
+        if len(set(digests)) != len(digests) or set(digests) & self.tables.queued.keys():
+            raise DuplicateRecord(f"queued agreements {digests}")
+        self.tables.queued.update((item.digest, item) for item in items)
 
     def _waiting(self, lender: str) -> list[QueuedAgreement]:
         mine = [q for q in self.tables.queued.values() if q.lender == lender]

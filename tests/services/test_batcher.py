@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -22,13 +22,14 @@ from loantrace.domain.errors import AlreadyNotarised, InvalidInput
 from loantrace.domain.hexcodec import to_hex
 from loantrace.domain.manifest import parse_manifest
 from loantrace.domain.merkle import AGREEMENT_LEAF_TYPES, agreement_leaf_values, verify
+from loantrace.ports.ledger import DuplicateRecord, QueuedAgreement
 from loantrace.services.batcher import Batcher
 from loantrace.services.intake import Intake, Queued
 from loantrace.services.notary import Notary, Submission
 from loantrace.services.receipts import MerkleEvidence, Receipt, signed_of
 from loantrace.store.agreements import SqlAgreementRepository
 from tests.conftest import BoundChain, bound_runtime, make_signed
-from tests.services.fakes import FakeLedgerStore
+from tests.services.fakes import FakeAgreementRepository, FakeLedgerStore
 from tests.services.test_notary_with_fakes import LENDER, FakeRegistry, _submission
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
@@ -165,6 +166,61 @@ def test_an_amendment_is_not_queued() -> None:
     amendment = _submission(desk.notary, b"amended", supersedes=b"\x01" * 32)
     with pytest.raises(InvalidInput, match="notarised singly"):
         desk.intake.accept(amendment)
+
+
+def test_many_at_once_answer_each_as_one_at_a_time_in_one_transaction() -> None:
+    desk = Desk(size=100, window=60)
+    notarised = desk.accept("notarised")[0]
+    desk.clock.advance(61)
+    desk.batcher.run_once()
+    waiting = desk.accept("waiting")[0]
+    submissions = [
+        desk.submission("new-1"),
+        desk.submission("waiting"),  # a repeat of a queued one: its first acceptance
+        desk.submission("new-1"),  # twice in one call: queued once, both answered alike
+        desk.submission("notarised"),  # notarised already: its receipt
+        desk.submission("waiting", borrower_text="someone else"),  # a conflict
+        _submission(desk.notary, b"amended", supersedes=b"\x01" * 32),  # refused alone
+        desk.submission("new-2"),
+    ]
+    commits_before = desk.store.commits
+    answers = desk.intake.accept_many(submissions)
+    assert desk.store.commits == commits_before + 1
+    assert isinstance(answers[0], Queued)
+    assert answers[1] == waiting
+    assert answers[2] == answers[0]
+    assert isinstance(answers[3], Receipt)
+    assert answers[3].digest == notarised.digest
+    assert isinstance(answers[4], AlreadyNotarised)
+    assert isinstance(answers[5], InvalidInput)
+    assert isinstance(answers[6], Queued)
+    assert sorted(desk.store.tables.queued) == sorted(
+        [waiting.digest, answers[0].digest, answers[6].digest]
+    )
+    assert desk.intake.accept_many([]) == []
+
+
+def test_a_duplicate_queued_by_another_process_meanwhile_is_answered_as_queued() -> None:
+    desk = Desk(size=100, window=60)
+    rival = Intake(notary=desk.notary, uow=desk.store.uow, clock=desk.clock)  # another process
+    mine, other = desk.submission("doc"), desk.submission("other")
+    raced: list[Queued | Receipt] = []
+    patch = pytest.MonkeyPatch()
+
+    def racing_enqueue(self: FakeAgreementRepository, items: Sequence[QueuedAgreement]) -> None:
+        patch.undo()  # once: the rival commits "doc" after this transaction read the queue
+        desk.clock.advance(0.01)
+        raced.append(rival.accept(mine))
+        raise DuplicateRecord("queued agreement (unique digest)")  # as the database would
+
+    patch.setattr(FakeAgreementRepository, "enqueue", racing_enqueue)
+    try:
+        answers = desk.intake.accept_many([mine, other])
+    finally:
+        patch.undo()
+    assert answers[0] == raced[0]  # the rival's acceptance: queued once
+    assert isinstance(answers[1], Queued)
+    assert sorted(desk.store.tables.queued) == sorted(a.digest for a in answers)
 
 
 def test_a_batch_cut_short_after_anchoring_is_finished_with_the_same_root() -> None:

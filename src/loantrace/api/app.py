@@ -26,6 +26,7 @@ from loantrace.api.observe import RequestObserver
 from loantrace.api.personal_routes import router as personal_router
 from loantrace.api.portal_routes import install_docs
 from loantrace.api.portal_routes import router as portal_router
+from loantrace.api.queued import accept_all
 from loantrace.api.ratelimit import KeyRateLimiter
 from loantrace.api.routes import router
 from loantrace.api.verify_routes import router as verify_router
@@ -90,6 +91,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.verifications = Coalescer(
         runtime.verifier.fast_many, in_flight=1, what="verifications"
     )
+    app.state.intakes = Coalescer(accept_all, in_flight=2, what="submissions")
     app.state.authentications = Coalescer(
         runtime.access.authenticate_many, in_flight=2, what="authentications"
     )

@@ -3,14 +3,19 @@ answer, and the `Prefer: respond-async` header (RFC 7240)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
+from loantrace.api.coalesce import Coalescer
 from loantrace.api.deps import desk_of, runtime_of
 from loantrace.api.schemas import AcceptedOut, QueuedOut, ReceiptOut
-from loantrace.services.intake import Intake, Queued
+from loantrace.domain.errors import LoantraceError
+from loantrace.services.intake import Intake, Outcome, Queued
+from loantrace.services.notary import Submission
+from loantrace.services.receipts import Receipt
 
 
 async def get_intake(request: Request) -> Intake:
@@ -20,6 +25,33 @@ async def get_intake(request: Request) -> Intake:
 
 
 IntakeDep = Annotated[Intake, Depends(get_intake)]
+Intakes = Coalescer[tuple[Intake, Submission], Outcome]
+
+
+def accept_all(keys: Sequence[tuple[Intake, Submission]]) -> list[Outcome]:
+    """Accept concurrent submissions: each lender's intake takes its own in one transaction;
+    the answers in the order of `keys` (the batch function of `app.state.intakes`)."""
+    answers: list[Outcome | None] = [None] * len(keys)
+    by_intake: dict[int, list[int]] = {}
+    for i, (intake, _submission) in enumerate(keys):
+        by_intake.setdefault(id(intake), []).append(i)
+    for places in by_intake.values():
+        intake = keys[places[0]][0]
+        outcomes = intake.accept_many([keys[i][1] for i in places])
+        for i, outcome in zip(places, outcomes, strict=True):
+            answers[i] = outcome
+    return [answer for answer in answers if answer is not None]
+
+
+async def accept(request: Request, intake: Intake, submission: Submission) -> Queued | Receipt:
+    """Accept `submission` for `intake`'s next batch, together with the concurrent ones."""
+    intakes: Intakes = request.app.state.intakes
+    outcome = await intakes.submit((intake, submission))
+    if isinstance(outcome, LoantraceError):
+        raise outcome
+    return outcome
+
+
 Anchoring = Literal["single", "batch"]
 
 

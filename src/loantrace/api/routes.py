@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Path, Query, Response, UploadFile
+import anyio.to_thread
+from fastapi import APIRouter, File, Form, Header, Path, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 
 from loantrace.api.auth import (
@@ -25,7 +26,15 @@ from loantrace.api.deps import (
     SettingsDep,
 )
 from loantrace.api.patterns import EIP55, Address, Bytes32, Signature
-from loantrace.api.queued import ACCEPTED, Anchoring, IntakeDep, accepted, prefers_async, queued_out
+from loantrace.api.queued import (
+    ACCEPTED,
+    Anchoring,
+    IntakeDep,
+    accept,
+    accepted,
+    prefers_async,
+    queued_out,
+)
 from loantrace.api.schemas import (
     AgreementIn,
     AgreementStatusOut,
@@ -132,7 +141,8 @@ def receipt_out(receipt: Receipt) -> ReceiptOut:
     dependencies=[LENDER, ChainBound],
     openapi_extra=DOCUMENT_OR_DIGEST,
 )
-def notarise(
+async def notarise(
+    request: Request,
     principal: PrincipalDep,
     notary: NotaryDep,
     intake: IntakeDep,
@@ -167,7 +177,11 @@ def notarise(
     transaction (201 with the receipt) or in the next Merkle batch (202 with a status URL)."""
     _signs_for(principal, notary)
     submission = Submission(
-        digest=digest_of(settings, document, digest),
+        digest=(
+            digest_of(settings, None, digest)
+            if document is None
+            else await anyio.to_thread.run_sync(digest_of, settings, document, digest)
+        ),
         borrower=parse_address(borrower, field="borrower"),
         borrower_commitment=parse_bytes32(borrower_commitment, field="borrower_commitment"),
         borrower_signature=parse_signature(borrower_signature, field="borrower_signature"),
@@ -182,14 +196,19 @@ def notarise(
     asks_async = anchoring is None and prefers_async(prefer)
     mode = anchoring or ("batch" if asks_async else settings.default_anchoring)
     batch = mode == "batch" and (anchoring is not None or submission.supersedes is None)
-    if batch or (submission.supersedes is None and intake.queued(submission.digest)):
+    waiting = (
+        None
+        if batch or submission.supersedes is not None
+        else await anyio.to_thread.run_sync(intake.queued, submission.digest)
+    )
+    if batch or waiting is not None:
         # Queued already (a repeat asking for single too): its acceptance, not a 2nd anchor.
-        outcome = intake.accept(submission)
+        outcome = await accept(request, intake, submission)
         if isinstance(outcome, Queued):
             return accepted(outcome, preference_applied=asks_async)
         response.status_code = 200  # notarised already: its receipt, nothing queued
         return receipt_out(outcome)
-    receipt, new = notary.notarise_once(submission)
+    receipt, new = await anyio.to_thread.run_sync(notary.notarise_once, submission)
     if not new:
         response.status_code = 200  # a retry: the first receipt, nothing sent again
     return receipt_out(receipt)

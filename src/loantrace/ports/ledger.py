@@ -176,8 +176,12 @@ class AgreementRepository(Protocol):
         """Return the agreement queued for a batch under `digest`, if any."""
         ...
 
-    def enqueue(self, item: QueuedAgreement) -> None:
-        """Queue an agreement for a batch; raise DuplicateRecord if `digest` is queued."""
+    def queued_many(self, digests: Sequence[str]) -> dict[str, QueuedAgreement]:
+        """Return the agreements queued for a batch among `digests`, by digest."""
+        ...
+
+    def enqueue(self, items: Sequence[QueuedAgreement]) -> None:
+        """Queue agreements for a batch; raise DuplicateRecord if a digest is queued."""
         ...
 
     def queue_head(self, lender: str) -> QueueHead:

@@ -7,13 +7,19 @@ before the caller hears "accepted". The batcher (`services/batcher.py`) anchors 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from loantrace.domain.errors import AlreadyNotarised, InvalidInput
+from loantrace.domain.agreement import SignedAgreement
+from loantrace.domain.errors import AlreadyNotarised, InvalidInput, LoantraceError
 from loantrace.domain.hexcodec import to_hex
-from loantrace.ports.ledger import DuplicateRecord, LedgerUnitOfWork, QueuedAgreement
+from loantrace.ports.ledger import (
+    AgreementRecord,
+    DuplicateRecord,
+    LedgerUnitOfWork,
+    QueuedAgreement,
+)
 from loantrace.services.notary import Notary, Submission
 from loantrace.services.notary_records import terms_json
 from loantrace.services.receipts import Receipt, signed_of
@@ -27,6 +33,18 @@ class Queued:
     lender: str
     accepted_at: datetime
     batch_root: str | None  # set once a batcher has claimed it for a batch being anchored
+
+
+Outcome = Queued | Receipt | LoantraceError  # an answer of `accept_many`: a refusal is its error
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What one accepting transaction found queued and notarised, and what it queued."""
+
+    queued: dict[str, QueuedAgreement]
+    recorded: dict[str, AgreementRecord]
+    fresh: dict[str, QueuedAgreement]
 
 
 def utcnow() -> datetime:
@@ -63,11 +81,45 @@ class Intake:
         notarised here answers with its receipt; the same document with other parties or
         terms, queued or notarised, is a conflict.
         """
+        outcome = self.accept_many([submission])[0]
+        if isinstance(outcome, LoantraceError):
+            raise outcome
+        return outcome
+
+    def accept_many(self, submissions: Sequence[Submission]) -> list[Outcome]:
+        """`accept` each of `submissions`, in one transaction (concurrent requests share it);
+        each answer in order, a refused submission's being its error (the others stand)."""
+        outcomes: list[Outcome | None] = [None] * len(submissions)
+        checked: list[tuple[int, SignedAgreement, QueuedAgreement]] = []
+        for i, submission in enumerate(submissions):
+            try:
+                checked.append((i, *self._checked(submission)))
+            except LoantraceError as exc:
+                outcomes[i] = exc
+        if checked:
+            try:
+                seen = self._store([item for _, _, item in checked])
+            except DuplicateRecord:  # another process queued one of them meanwhile:
+                seen = self._store([item for _, _, item in checked])  # now it is seen queued
+            for i, signed, item in checked:
+                try:
+                    outcomes[i] = self._answer(signed, item, seen)
+                except LoantraceError as exc:
+                    outcomes[i] = exc
+            for _ in seen.fresh:
+                self._on_queued()
+        answers = [outcome for outcome in outcomes if outcome is not None]
+        if len(answers) != len(submissions):  # every submission is answered above
+            raise RuntimeError(f"{len(submissions)} submissions, {len(answers)} answers")
+        return answers
+
+    def _checked(self, submission: Submission) -> tuple[SignedAgreement, QueuedAgreement]:
+        """Check and countersign `submission`; return it and its queue row."""
         if submission.supersedes is not None:
             raise InvalidInput("amendments (supersedes) are notarised singly, not in a batch")
         signed, terms = self._notary.prepare(submission)
         a = signed.agreement
-        item = QueuedAgreement(
+        return signed, QueuedAgreement(
             digest=to_hex(a.digest),
             lender=a.lender,
             borrower=a.borrower,
@@ -78,30 +130,34 @@ class Intake:
             borrower_signature=to_hex(signed.borrower_signature),
             accepted_at=self._clock(),
         )
-        try:
-            with self._uow() as uow:
-                # The queue first: the batcher moves a row from it to the agreements in one
-                # transaction, so a digest missing from both was never queued.
-                queued = uow.agreements.queued(item.digest)
-                recorded = None if queued else uow.agreements.get(item.digest)
-                if queued is None and recorded is None:
-                    uow.agreements.enqueue(item)
-        except DuplicateRecord:  # a concurrent duplicate queued it first
-            with self._uow() as uow:
-                queued = uow.agreements.queued(item.digest)
-                recorded = None if queued else uow.agreements.get(item.digest)
-            if queued is None and recorded is None:
-                raise
+
+    def _store(self, items: Sequence[QueuedAgreement]) -> _Seen:
+        """Queue those of `items` neither queued nor notarised yet (the first of a digest
+        sent twice); return what was found and what was queued."""
+        digests = sorted({item.digest for item in items})
+        fresh: dict[str, QueuedAgreement] = {}
+        with self._uow() as uow:
+            # The queue first: the batcher moves a row from it to the agreements in one
+            # transaction, so a digest missing from both was never queued.
+            queued = uow.agreements.queued_many(digests)
+            recorded = uow.agreements.get_many([d for d in digests if d not in queued])
+            for item in items:
+                if item.digest not in queued and item.digest not in recorded:
+                    fresh.setdefault(item.digest, item)
+            uow.agreements.enqueue(list(fresh.values()))
+        return _Seen(queued, recorded, fresh)
+
+    def _answer(self, signed: SignedAgreement, item: QueuedAgreement, seen: _Seen) -> Outcome:
+        """The answer to one accepted submission, given what its transaction found."""
+        recorded = seen.recorded.get(item.digest)
         if recorded is not None:
             return self._notary.replayed(recorded, signed)
-        if queued is not None:
-            if signed_of(queued).agreement != a:
-                raise AlreadyNotarised(
-                    f"agreement {item.digest} is already queued here with other parties or terms"
-                )
-            return queued_of(queued)
-        self._on_queued()
-        return queued_of(item)
+        first = seen.queued.get(item.digest) or seen.fresh[item.digest]
+        if first is not item and signed_of(first).agreement != signed.agreement:
+            raise AlreadyNotarised(
+                f"agreement {item.digest} is already queued here with other parties or terms"
+            )
+        return queued_of(first)
 
     def queued(self, digest: bytes) -> Queued | None:
         """Return the agreement queued under `digest`, if it waits for a batch."""

@@ -192,10 +192,21 @@ class SqlAgreementRepository:
         row = self._session.get(QueuedAgreementRow, digest)
         return None if row is None else record_of(QueuedAgreement, row)
 
-    def enqueue(self, item: QueuedAgreement) -> None:
-        """Queue an agreement for a batch; raise DuplicateRecord if `digest` is queued."""
-        try:  # a plain INSERT: the accept path is hot, and the row is not read back here
-            self._session.execute(insert(QueuedAgreementRow), [asdict(item)])
+    def queued_many(self, digests: Sequence[str]) -> dict[str, QueuedAgreement]:
+        """Return the agreements queued for a batch among `digests`, by digest."""
+        found: dict[str, QueuedAgreement] = {}
+        for chunk in _in_chunks(digests):
+            query = select(QueuedAgreementRow).where(col(QueuedAgreementRow.digest).in_(chunk))
+            for row in self._session.exec(query):
+                found[row.digest] = record_of(QueuedAgreement, row)
+        return found
+
+    def enqueue(self, items: Sequence[QueuedAgreement]) -> None:
+        """Queue agreements for a batch; raise DuplicateRecord if a digest is queued."""
+        if not items:
+            return
+        try:  # a plain INSERT: the accept path is hot, and the rows are not read back here
+            self._session.execute(insert(QueuedAgreementRow), [asdict(item) for item in items])
         except IntegrityError as exc:
             raise DuplicateRecord(str(exc.orig)) from exc
 
