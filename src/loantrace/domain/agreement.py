@@ -14,7 +14,6 @@ import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.messages import SignableMessage
 from eth_account.messages import encode_typed_data as _encode_typed_data
@@ -24,6 +23,7 @@ from eth_keys.exceptions import BadSignature
 from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError
 
+from loantrace.domain.abiwords import abi_encode
 from loantrace.domain.errors import InvalidInput, SignatureError, SignatureMismatch
 from loantrace.domain.hexcodec import SIGNATURE_LENGTH, ZERO32, parse_address, to_hex
 from loantrace.domain.terms import EIP712_TYPES, INSTALMENT_TYPE, LOAN_TERMS_TYPE, LoanTerms
@@ -79,7 +79,7 @@ class Domain:
 @functools.lru_cache(maxsize=64)  # a service has one or two domains; each costs ~35 us
 def _separator(chain_id: int, verifying_contract: str) -> bytes:
     return keccak(
-        encode(
+        abi_encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
             [
                 keccak(
@@ -194,7 +194,7 @@ def encode_typed_data(document: dict[str, Any]) -> SignableMessage:
 def struct_hash(agreement: Agreement) -> bytes:
     """Return the EIP-712 struct hash of `agreement` (its terms as their struct hash)."""
     return keccak(
-        encode(
+        abi_encode(
             ["bytes32", "bytes32", "address", "address", "bytes32", "bytes32", "bytes32"],
             [
                 AGREEMENT_TYPEHASH,
@@ -221,7 +221,7 @@ agreement_id = signing_hash
 def revocation_hash(agreement_id_: bytes, reason: int, domain: Domain) -> bytes:
     """Return the EIP-712 digest a borrower signs to consent to revoking an agreement."""
     body = keccak(
-        encode(["bytes32", "bytes32", "uint8"], [REVOCATION_TYPEHASH, agreement_id_, reason])
+        abi_encode(["bytes32", "bytes32", "uint8"], [REVOCATION_TYPEHASH, agreement_id_, reason])
     )
     return keccak(b"\x19\x01" + domain.separator() + body)
 
@@ -255,7 +255,9 @@ def sign_revocation(
         b"\x01",
         domain.separator(),
         keccak(
-            encode(["bytes32", "bytes32", "uint8"], [REVOCATION_TYPEHASH, agreement_id_, reason])
+            abi_encode(
+                ["bytes32", "bytes32", "uint8"], [REVOCATION_TYPEHASH, agreement_id_, reason]
+            )
         ),
     )
     try:

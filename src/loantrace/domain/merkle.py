@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from eth_abi.abi import encode
 from eth_abi.exceptions import EncodingError
 from eth_utils.crypto import keccak
 
+from loantrace.domain.abiwords import abi_encode
 from loantrace.domain.agreement import SignedAgreement
 from loantrace.domain.errors import InvalidInput
 from loantrace.domain.hexcodec import parse_address, parse_hex, to_hex
@@ -109,7 +109,7 @@ def standard_leaf_hash(leaf_types: Sequence[str], values: Sequence[object]) -> b
     if len(leaf_types) != len(values):
         raise InvalidInput(f"a leaf needs {len(leaf_types)} values, got {len(values)}")
     try:
-        encoded = encode(list(leaf_types), list(values))
+        encoded = abi_encode(list(leaf_types), list(values))
     except (EncodingError, TypeError, ValueError) as exc:
         raise InvalidInput(f"leaf values do not match types {list(leaf_types)}: {exc}") from None
     return keccak(keccak(encoded))

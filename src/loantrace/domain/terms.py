@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
+from loantrace.domain.abiwords import abi_encode
 from loantrace.domain.errors import InvalidInput
 from loantrace.domain.schedule import MAX_APR_BPS as MAX_APR_BPS
 from loantrace.domain.schedule import MAX_INSTALMENTS as MAX_INSTALMENTS
@@ -204,7 +204,7 @@ class LoanTerms:
     def struct_hash(self) -> bytes:
         """Return the EIP-712 struct hash of the terms and their schedule."""
         return keccak(
-            encode(
+            abi_encode(
                 ["bytes32", "uint256", "bytes3", "uint64", "bytes32", "uint8", "uint32", "bytes32"],
                 [
                     LOAN_TERMS_TYPEHASH,
@@ -236,7 +236,7 @@ class LoanTerms:
 def instalment_hash(instalment: Instalment) -> bytes:
     """Return the EIP-712 struct hash of one instalment (encoded by eth-abi)."""
     return keccak(
-        encode(
+        abi_encode(
             ["bytes32", "uint64", "uint256", "uint256", "uint256"],
             [
                 INSTALMENT_TYPEHASH,
