@@ -29,3 +29,23 @@ def test_prod_refuses_and_dev_warns_on_the_pure_python_fallback(
     with caplog.at_level(logging.WARNING, logger="loantrace.chain.crypto"):
         crypto.require_native("dev")
     assert "NativeECCBackend" in caplog.text
+
+
+def test_keccak_runs_on_safe_pysha3_once_loantrace_is_imported() -> None:
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import loantrace\n"
+        "from eth_utils.crypto import keccak\n"
+        "import eth_hash.auto\n"
+        "assert keccak(b'').hex() == "
+        "'c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470'\n"
+        "print(type(eth_hash.auto.keccak.hasher.__self__).__name__)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ETH_HASH_BACKEND"}
+    found = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "PySha3Backend"
