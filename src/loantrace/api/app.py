@@ -91,7 +91,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.verifications = Coalescer(
         runtime.verifier.fast_many, in_flight=1, what="verifications"
     )
-    app.state.intakes = Coalescer(accept_all, in_flight=2, what="submissions")
+    # Submissions queued for a batch, checked and stored together: one batch at a time
+    # gathers more of them per transaction (PostgreSQL: 345 against 314 accepted/s).
+    app.state.intakes = Coalescer(accept_all, in_flight=1, what="submissions")
     app.state.authentications = Coalescer(
         runtime.access.authenticate_many, in_flight=2, what="authentications"
     )
