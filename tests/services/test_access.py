@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import text
 
 from loantrace.domain.access import split_token
-from loantrace.domain.errors import InvalidInput, NotFound, Unauthenticated
+from loantrace.domain.errors import (
+    InvalidInput,
+    LoantraceError,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 from loantrace.services.access import AccessService
+from loantrace.services.oidc import OidcVerifier
 from loantrace.store.access import SqlAccessUnitOfWork
 from loantrace.store.db import init_schema, make_engine
 
@@ -154,3 +162,22 @@ def test_many_tokens_at_once_each_get_their_own_answer_from_one_query(database: 
         a.key_id if not isinstance(a, Unauthenticated) else str(a) for a in answers
     ]
     assert counting.authenticate_many([]) == []
+
+
+def test_an_unreachable_identity_provider_fails_its_own_tokens_only(database: str) -> None:
+    class DownProvider:
+        def principal(self, token: str) -> object:
+            raise Unavailable("the identity provider did not answer")
+
+    engine = make_engine(database)
+    init_schema(engine)
+    service = AccessService(
+        uow=SqlAccessUnitOfWork.factory(engine),
+        clock=Clock(),
+        oidc=cast(OidcVerifier, DownProvider()),
+    )
+    _key, token = service.create_key(by="t", role="auditor", name="a")
+    answers = service.authenticate_many(["eyJhbGciOi.a-jwt.sig", token])
+    assert isinstance(answers[0], Unavailable)
+    assert not isinstance(answers[1], LoantraceError)
+    assert answers[1].role == "auditor"

@@ -200,6 +200,24 @@ def test_many_at_once_answer_each_as_one_at_a_time_in_one_transaction() -> None:
     assert desk.intake.accept_many([]) == []
 
 
+def test_an_unexpected_failure_of_one_submission_is_its_own() -> None:
+    desk = Desk(size=100, window=60)
+    broken, fine = desk.submission("broken"), desk.submission("fine")
+    prepare = desk.notary.prepare
+
+    def failing(submission: Submission) -> object:
+        if submission is broken:
+            raise RuntimeError("a bug met by this submission only")
+        return prepare(submission)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(desk.notary, "prepare", failing)
+        answers = desk.intake.accept_many([broken, fine])
+    assert isinstance(answers[0], RuntimeError)
+    assert isinstance(answers[1], Queued)
+    assert list(desk.store.tables.queued) == [answers[1].digest]
+
+
 def test_a_duplicate_queued_by_another_process_meanwhile_is_answered_as_queued() -> None:
     desk = Desk(size=100, window=60)
     rival = Intake(notary=desk.notary, uow=desk.store.uow, clock=desk.clock)  # another process

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from loantrace.api.coalesce import Coalescer
 from loantrace.api.ratelimit import KeyRateLimiter
 from loantrace.domain.access import Principal, Role
-from loantrace.domain.errors import NotFound, Unauthenticated, Unauthorized
+from loantrace.domain.errors import LoantraceError, NotFound, Unauthenticated, Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer lt_...`")
 
@@ -35,9 +35,9 @@ class Guard:
         if credentials is None:
             raise Unauthenticated("this route needs an API key: Authorization: Bearer <key>")
         # Concurrent requests' keys are read together, in one query off the event loop.
-        logins: Coalescer[str, Principal | Unauthenticated] = request.app.state.authentications
+        logins: Coalescer[str, Principal | LoantraceError] = request.app.state.authentications
         principal = await logins.submit(credentials.credentials)
-        if isinstance(principal, Unauthenticated):
+        if isinstance(principal, LoantraceError):
             raise principal
         request.state.principal = principal  # denied attempts are audited too
         cast(KeyRateLimiter, request.app.state.rate_limiter).check(principal.key_id)

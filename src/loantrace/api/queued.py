@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from loantrace.api.coalesce import Coalescer
 from loantrace.api.deps import desk_of, runtime_of
 from loantrace.api.schemas import AcceptedOut, QueuedOut, ReceiptOut
-from loantrace.domain.errors import LoantraceError
 from loantrace.services.intake import Intake, Outcome, Queued
 from loantrace.services.notary import Submission
 from loantrace.services.receipts import Receipt
@@ -47,7 +46,7 @@ async def accept(request: Request, intake: Intake, submission: Submission) -> Qu
     """Accept `submission` for `intake`'s next batch, together with the concurrent ones."""
     intakes: Intakes = request.app.state.intakes
     outcome = await intakes.submit((intake, submission))
-    if isinstance(outcome, LoantraceError):
+    if isinstance(outcome, Exception):
         raise outcome
     return outcome
 

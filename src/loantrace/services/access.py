@@ -24,7 +24,7 @@ from loantrace.domain.access import (
     token_hash,
     token_of,
 )
-from loantrace.domain.errors import InvalidInput, NotFound, Unauthenticated
+from loantrace.domain.errors import InvalidInput, LoantraceError, NotFound, Unauthenticated
 from loantrace.domain.hexcodec import parse_address
 from loantrace.ports.access import AccessUnitOfWork, ApiKey
 from loantrace.services.oidc import OidcVerifier
@@ -118,24 +118,25 @@ class AccessService:
     def authenticate(self, token: str) -> Principal:
         """Return the principal of a bearer token, or raise Unauthenticated."""
         found = self.authenticate_many([token])[0]
-        if isinstance(found, Unauthenticated):
+        if isinstance(found, LoantraceError):
             raise found
         return found
 
-    def authenticate_many(self, tokens: Sequence[str]) -> list[Principal | Unauthenticated]:
-        """Return, for each bearer token in order, its principal or why it is refused; the
-        API keys among them are read in one query (concurrent requests share it)."""
+    def authenticate_many(self, tokens: Sequence[str]) -> list[Principal | LoantraceError]:
+        """Return, for each bearer token in order, its principal or why it is refused (an
+        identity provider that cannot be reached fails its own tokens only); the API keys
+        among them are read in one query (concurrent requests share it)."""
         keyed = {parts[0] for t in tokens if (parts := split_token(t)) is not None}
         keys: dict[str, ApiKey] = {}
         if keyed:
             with self._uow() as uow:
                 keys = uow.keys.get_many(sorted(keyed))
         now = self._now()
-        out: list[Principal | Unauthenticated] = []
+        out: list[Principal | LoantraceError] = []
         for token in tokens:
             try:
                 out.append(self._principal(token, keys, now))
-            except Unauthenticated as exc:
+            except LoantraceError as exc:
                 out.append(exc)
         return out
 

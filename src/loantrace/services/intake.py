@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from loantrace.domain.agreement import SignedAgreement
-from loantrace.domain.errors import AlreadyNotarised, InvalidInput, LoantraceError
+from loantrace.domain.errors import AlreadyNotarised, InvalidInput
 from loantrace.domain.hexcodec import to_hex
 from loantrace.ports.ledger import (
     AgreementRecord,
@@ -35,7 +35,9 @@ class Queued:
     batch_root: str | None  # set once a batcher has claimed it for a batch being anchored
 
 
-Outcome = Queued | Receipt | LoantraceError  # an answer of `accept_many`: a refusal is its error
+# An answer of `accept_many`: a refusal is its error (a LoantraceError), and an unexpected
+# failure of one submission is its own too, not its neighbours'.
+Outcome = Queued | Receipt | Exception
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class Intake:
         terms, queued or notarised, is a conflict.
         """
         outcome = self.accept_many([submission])[0]
-        if isinstance(outcome, LoantraceError):
+        if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
@@ -94,7 +96,7 @@ class Intake:
         for i, submission in enumerate(submissions):
             try:
                 checked.append((i, *self._checked(submission)))
-            except LoantraceError as exc:
+            except Exception as exc:  # answered to that submission alone
                 outcomes[i] = exc
         if checked:
             try:
@@ -104,7 +106,7 @@ class Intake:
             for i, signed, item in checked:
                 try:
                     outcomes[i] = self._answer(signed, item, seen)
-                except LoantraceError as exc:
+                except Exception as exc:  # answered to that submission alone
                     outcomes[i] = exc
             for _ in seen.fresh:
                 self._on_queued()
