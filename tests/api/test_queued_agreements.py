@@ -19,10 +19,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from loantrace.api.app import create_app
+from loantrace.api.queued import accept_all, look_up_all
 from loantrace.bootstrap import Runtime
 from loantrace.domain.hexcodec import to_hex
 from tests.api.conftest import assert_problem, authorised, bearer, form_of
 from tests.conftest import BoundChain, Signed, SubmissionFactory, bound_runtime, make_signed
+from tests.services.test_batcher import Desk
 
 BATCH = {"anchoring": "batch"}
 
@@ -295,3 +297,21 @@ def _utc(value: object) -> datetime:
     """A stored timestamp (SQLite keeps UTC without an offset) as an aware UTC datetime."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def test_concurrent_requests_of_two_lenders_are_answered_in_their_order() -> None:
+    first, second = Desk(), Desk()
+    keys = [
+        (first.intake, first.submission("one")),
+        (second.intake, second.submission("two")),
+        (first.intake, first.submission("three")),
+    ]
+    answers = accept_all(keys)
+    assert [a.digest for a in answers if not isinstance(a, Exception)] == [
+        to_hex(submission.digest) for _intake, submission in keys
+    ]
+    assert len(first.store.tables.queued) == 2
+    assert len(second.store.tables.queued) == 1
+    lookups = [(intake, submission.digest) for intake, submission in reversed(keys)]
+    assert look_up_all(lookups) == list(reversed(answers))
+    assert look_up_all([(second.intake, keys[0][1].digest)]) == [None]  # not that lender's

@@ -200,6 +200,17 @@ def test_many_at_once_answer_each_as_one_at_a_time_in_one_transaction() -> None:
     assert desk.intake.accept_many([]) == []
 
 
+def test_status_lookups_of_many_digests_answer_each_in_order() -> None:
+    desk = Desk(size=100, window=60)
+    a, b = desk.accept("a", "b")
+    unknown = b"\x07" * 32
+    digests = [bytes.fromhex(b.digest[2:]), unknown, bytes.fromhex(a.digest[2:])]
+    commits = desk.store.commits
+    assert desk.intake.queued_many([*digests, digests[0]]) == [b, None, a, b]
+    assert desk.store.commits == commits + 1  # one read for all of them
+    assert desk.intake.queued(unknown) is None
+
+
 def test_an_unexpected_failure_of_one_submission_is_its_own() -> None:
     desk = Desk(size=100, window=60)
     broken, fine = desk.submission("broken"), desk.submission("fine")

@@ -26,7 +26,7 @@ from loantrace.api.observe import RequestObserver
 from loantrace.api.personal_routes import router as personal_router
 from loantrace.api.portal_routes import install_docs
 from loantrace.api.portal_routes import router as portal_router
-from loantrace.api.queued import accept_all
+from loantrace.api.queued import accept_all, look_up_all
 from loantrace.api.ratelimit import KeyRateLimiter
 from loantrace.api.routes import router
 from loantrace.api.verify_routes import router as verify_router
@@ -94,6 +94,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     # Submissions queued for a batch, checked and stored together: one batch at a time
     # gathers more of them per transaction (PostgreSQL: 345 against 314 accepted/s).
     app.state.intakes = Coalescer(accept_all, in_flight=1, what="submissions")
+    app.state.queue_lookups = Coalescer(look_up_all, in_flight=2, what="status requests")
     app.state.authentications = Coalescer(
         runtime.access.authenticate_many, in_flight=2, what="authentications"
     )

@@ -3,8 +3,8 @@ answer, and the `Prefer: respond-async` header (RFC 7240)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
@@ -24,22 +24,42 @@ async def get_intake(request: Request) -> Intake:
 
 
 IntakeDep = Annotated[Intake, Depends(get_intake)]
+T = TypeVar("T")
+R = TypeVar("R")
 Intakes = Coalescer[tuple[Intake, Submission], Outcome]
 
 
+def _per_intake(
+    keys: Sequence[tuple[Intake, T]], work: Callable[[Intake, list[T]], Sequence[R]]
+) -> list[R]:
+    """Run `work` once per lender's intake over its share of `keys`; the answers in the
+    order of `keys`."""
+    places: dict[int, list[int]] = {}
+    for i, (intake, _item) in enumerate(keys):
+        places.setdefault(id(intake), []).append(i)
+    answers: dict[int, R] = {}
+    for mine in places.values():
+        done = work(keys[mine[0]][0], [keys[i][1] for i in mine])
+        answers.update(zip(mine, done, strict=True))
+    return [answers[i] for i in range(len(keys))]
+
+
 def accept_all(keys: Sequence[tuple[Intake, Submission]]) -> list[Outcome]:
-    """Accept concurrent submissions: each lender's intake takes its own in one transaction;
-    the answers in the order of `keys` (the batch function of `app.state.intakes`)."""
-    answers: list[Outcome | None] = [None] * len(keys)
-    by_intake: dict[int, list[int]] = {}
-    for i, (intake, _submission) in enumerate(keys):
-        by_intake.setdefault(id(intake), []).append(i)
-    for places in by_intake.values():
-        intake = keys[places[0]][0]
-        outcomes = intake.accept_many([keys[i][1] for i in places])
-        for i, outcome in zip(places, outcomes, strict=True):
-            answers[i] = outcome
-    return [answer for answer in answers if answer is not None]
+    """Accept concurrent submissions: each lender's intake takes its own in one transaction
+    (the batch function of `app.state.intakes`)."""
+    return _per_intake(keys, Intake.accept_many)
+
+
+def look_up_all(keys: Sequence[tuple[Intake, bytes]]) -> list[Queued | None]:
+    """Find concurrent status requests' digests in the queue, one query per lender's intake
+    (the batch function of `app.state.queue_lookups`)."""
+    return _per_intake(keys, Intake.queued_many)
+
+
+async def look_up(request: Request, intake: Intake, digest: bytes) -> Queued | None:
+    """Return the agreement queued under `digest`, looked up with the concurrent ones."""
+    lookups: Coalescer[tuple[Intake, bytes], Queued | None] = request.app.state.queue_lookups
+    return await lookups.submit((intake, digest))
 
 
 async def accept(request: Request, intake: Intake, submission: Submission) -> Queued | Receipt:

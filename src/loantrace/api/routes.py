@@ -32,6 +32,7 @@ from loantrace.api.queued import (
     IntakeDep,
     accept,
     accepted,
+    look_up,
     prefers_async,
     queued_out,
 )
@@ -199,7 +200,7 @@ async def notarise(
     waiting = (
         None
         if batch or submission.supersedes is not None
-        else await anyio.to_thread.run_sync(intake.queued, submission.digest)
+        else await look_up(request, intake, submission.digest)
     )
     if batch or waiting is not None:
         # Queued already (a repeat asking for single too): its acceptance, not a 2nd anchor.
@@ -269,7 +270,8 @@ DigestPath = Annotated[Bytes32, Path(description="SHA-256 of the agreement docum
 
 
 @router.get("/v1/agreements/{digest}", tags=["agreements"], dependencies=[READERS, ChainBound])
-def get_agreement(
+async def get_agreement(
+    request: Request,
     principal: PrincipalDep,
     notary: NotaryDep,
     loans: LoansDep,
@@ -278,10 +280,17 @@ def get_agreement(
 ) -> AgreementStatusOut:
     """Return the status and receipt of a notarised agreement, or the acceptance of one
     queued for the next batch (a lender: its own only)."""
-    queued = intake.queued(parse_bytes32(digest, field="digest"))  # first: it moves, once
+    # The queue first (it moves, once), looked up with the concurrent status requests.
+    queued = await look_up(request, intake, parse_bytes32(digest, field="digest"))
     if queued is not None:
         confine(principal, queued.lender, f"agreement {queued.digest}")
         return queued_out(queued)
+    return await anyio.to_thread.run_sync(_receipt_out, principal, loans, notary, digest)
+
+
+def _receipt_out(
+    principal: Principal, loans: LoanService, notary: Notary, digest: str
+) -> AgreementStatusOut:
     value = _own_agreement(principal, loans, digest)
     return receipt_out(notary.receipt(value))
 

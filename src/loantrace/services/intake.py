@@ -163,9 +163,14 @@ class Intake:
 
     def queued(self, digest: bytes) -> Queued | None:
         """Return the agreement queued under `digest`, if it waits for a batch."""
+        return self.queued_many([digest])[0]
+
+    def queued_many(self, digests: Sequence[bytes]) -> list[Queued | None]:
+        """`queued` for each of `digests`, in order, in one query."""
+        keys = [to_hex(digest) for digest in digests]
         with self._uow() as uow:
-            found = uow.agreements.queued(to_hex(digest))
-        return None if found is None else queued_of(found)
+            found = uow.agreements.queued_many(sorted(set(keys)))
+        return [queued_of(found[key]) if key in found else None for key in keys]
 
 
 def queued_of(item: QueuedAgreement) -> Queued:
