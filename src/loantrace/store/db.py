@@ -17,6 +17,7 @@ from sqlmodel import Session, create_engine
 
 from loantrace.domain.errors import ChainMismatch
 from loantrace.store.models import ChainBindingRow, CursorRow, utcnow
+from loantrace.store.uow import taking_turns
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def init_schema(engine: Engine) -> None:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """Yield a session that commits on success and rolls back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
+    with taking_turns(engine), Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -18,6 +18,7 @@ from loantrace.outbox import OutboxTx, TxStatus
 from loantrace.store.db import session_scope
 from loantrace.store.locks import NamedLocks
 from loantrace.store.models import OutboxRow, utcnow
+from loantrace.store.uow import taking_turns
 
 _LIVE = (TxStatus.PENDING.value, TxStatus.MINED.value, TxStatus.FAILED.value)
 
@@ -35,7 +36,7 @@ class SqlOutbox:
 
     def next_nonce(self, chain_id: int, sender: str, chain_nonce: int) -> int:
         """Return max(chain nonce, highest live recorded nonce + 1)."""
-        with Session(self._engine) as session:
+        with taking_turns(self._engine), Session(self._engine) as session:
             highest = session.exec(
                 select(func.max(OutboxRow.nonce)).where(
                     OutboxRow.chain_id == chain_id,
@@ -65,7 +66,7 @@ class SqlOutbox:
 
     def by_hash(self, tx_hash: str) -> OutboxTx | None:
         """Return the transaction recorded under `tx_hash`."""
-        with Session(self._engine) as session:
+        with taking_turns(self._engine), Session(self._engine) as session:
             row = session.get(OutboxRow, tx_hash)
         return None if row is None else _tx(row)
 
@@ -97,7 +98,7 @@ class SqlOutbox:
             .where(OutboxRow.chain_id == chain_id, OutboxRow.sender == sender, *conditions)
             .order_by(*order)
         )
-        with Session(self._engine) as session:
+        with taking_turns(self._engine), Session(self._engine) as session:
             rows = session.exec(query if limit is None else query.limit(limit)).all()
         return [_tx(r) for r in rows]
 
@@ -113,7 +114,7 @@ class SqlOutbox:
 
     def depth(self) -> tuple[int, float | None]:
         """Return how many transactions are pending and the oldest one's age in seconds."""
-        with Session(self._engine) as session:
+        with taking_turns(self._engine), Session(self._engine) as session:
             count, oldest = session.exec(
                 select(func.count(), func.min(OutboxRow.created_at)).where(
                     OutboxRow.status == TxStatus.PENDING.value
