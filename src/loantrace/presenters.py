@@ -6,7 +6,6 @@ the CLI prints them.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from loantrace.domain.audit import Finding
@@ -20,8 +19,8 @@ def evidence_json(e: Evidence) -> dict[str, Any]:
 
 
 def receipt_json(receipt: Receipt) -> dict[str, Any]:
-    """Return a notarisation receipt."""
-    return asdict(receipt)
+    """Return a notarisation receipt (its fields are plain values: no deep copy needed)."""
+    return dict(vars(receipt))
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
